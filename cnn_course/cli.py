@@ -1,0 +1,115 @@
+"""The ``cnn-course`` command: release, grade, check, demo, lectures.
+
+Exit codes: 0 success; 1 a check failed (``check``) or a notebook failed to run
+(``lectures``); 2 bad input (unknown assignment, missing folder or file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .grading.config import DEFAULT_CELL_TIMEOUT
+from .grading.paths import CourseError, find_layout
+
+
+def _cmd_release(args) -> int:
+    from .grading.release import release
+
+    for path in release(find_layout(args.course_root), args.assignments or None):
+        print(f"released {path}")
+    return 0
+
+
+def _cmd_grade(args) -> int:
+    from .grading.grade import format_table, grade
+
+    rows = grade(find_layout(args.course_root), args.assignment, args.submissions,
+                 args.out, workspace=args.workspace, cell_timeout=args.timeout,
+                 feedback=not args.no_feedback)
+    print(format_table(rows))
+    print(f"\ngrades CSV: {args.out}")
+    if not args.no_feedback:
+        print(f"feedback:   {Path(args.out).parent / 'feedback'}/<student>/")
+    return 0
+
+
+def _cmd_check(args) -> int:
+    from .grading.check import check_notebook, report
+
+    if not Path(args.notebook).is_file():
+        raise CourseError(f"no notebook at {args.notebook}")
+    text, ok = report(check_notebook(Path(args.notebook), cell_timeout=args.timeout))
+    print(text)
+    return 0 if ok else 1
+
+
+def _cmd_demo(args) -> int:
+    from .grading.demo import demo
+
+    demo(find_layout(args.course_root), args.out)
+    return 0
+
+
+def _cmd_lectures(args) -> int:
+    from .lectures import build_lectures
+
+    ok = build_lectures(find_layout(args.course_root).root / "lectures", args.out,
+                        html=args.html, names=args.names)
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cnn-course", description="Release, grade and check the CNN course's assignments."
+    )
+    parser.add_argument("--course-root", default=None,
+                        help="the course checkout (default: found from the current folder)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("release", help="regenerate assignments/ from solutions/")
+    p.add_argument("assignments", nargs="*", help="assignment names (default: all)")
+    p.set_defaults(func=_cmd_release)
+
+    p = sub.add_parser("grade", help="autograde DIR/<student_id>/<notebook>.ipynb")
+    p.add_argument("assignment", help="e.g. 01_convolution")
+    p.add_argument("--submissions", required=True, type=Path, help="folder of student folders")
+    p.add_argument("--out", required=True, type=Path, help="the CSV to write")
+    p.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT,
+                   help=f"seconds per cell (default {DEFAULT_CELL_TIMEOUT})")
+    p.add_argument("--workspace", type=Path, default=None,
+                   help="nbgrader working folder with the gradebook (default: course/)")
+    p.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
+    p.set_defaults(func=_cmd_grade)
+
+    p = sub.add_parser("check", help="run a notebook's visible tests before submitting")
+    p.add_argument("notebook", help="your assignment notebook")
+    p.add_argument("--timeout", type=int, default=3 * DEFAULT_CELL_TIMEOUT,
+                   help="seconds per cell")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("demo", help="release, then grade the example submissions")
+    p.add_argument("--out", type=Path, default=None,
+                   help="where the CSV and feedback go (default: course/out/demo)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("lectures", help="execute the lecture notebooks into a build folder")
+    p.add_argument("names", nargs="*", help="lecture files (default: all)")
+    p.add_argument("--out", type=Path, default=Path("_build/lectures"))
+    p.add_argument("--html", action="store_true", help="also write HTML")
+    p.set_defaults(func=_cmd_lectures)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CourseError as err:
+        print(f"cnn-course: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The course's nbgrader configuration, in one place.
+
+``course/nbgrader_config.py`` calls :func:`configure` so that the plain ``nbgrader``
+commands (formgrader, export) see the same settings as ``cnn-course``. The settings
+work around the pitfalls listed in ``shared/notes/nbgrader.md``:
+
+- the gradebook holds the hidden tests, so it lives in a git-ignored workspace;
+- a SQLite busy timeout, so a second process waits instead of failing;
+- warnings on stderr would zero a graded cell, so they are ignored;
+- feedback shows neither hidden tests nor their tracebacks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from traitlets.config import Config
+
+DEFAULT_CELL_TIMEOUT = 10  # seconds per cell; the example infinite loop costs this much
+# Python kernel arguments: no history file, and no start-up warnings in the terminal.
+KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
+
+
+def configure(c: Config, workspace: Path, solutions: Path, release: Path,
+              cell_timeout: int = DEFAULT_CELL_TIMEOUT) -> Config:
+    """Fill ``c`` with the course's nbgrader settings.
+
+    ``workspace`` is nbgrader's course root: it gets ``submitted/``, ``autograded/``,
+    ``feedback/`` and ``gradebook.db``. ``solutions`` holds the source notebooks and
+    ``release`` receives the student versions.
+    """
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
+    from .feedback import HideGradedTracebacks
+
+    workspace = Path(workspace).resolve()
+    c.CourseDirectory.root = str(workspace)
+    c.CourseDirectory.source_directory = str(Path(solutions).resolve())
+    c.CourseDirectory.release_directory = str(Path(release).resolve())
+    c.CourseDirectory.db_url = f"sqlite:///{workspace / 'gradebook.db'}?timeout=120"
+    c.CourseDirectory.course_id = "cnn_course"
+    c.Execute.timeout = cell_timeout
+    c.Execute.interrupt_on_timeout = True
+    # The kernel's own start-up warnings would land in the grader's terminal.
+    c.Execute.extra_arguments = list(KERNEL_ARGS)
+    c.IgnorePattern.enabled = True
+    c.IgnorePattern.pattern = r"Warning"
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    c.GenerateFeedback.preprocessors = [
+        GetGrades,
+        ClearHiddenTests,
+        HideGradedTracebacks,
+        CSSHTMLHeaderPreprocessor,
+    ]
+    return c
