@@ -42,6 +42,12 @@ def pearson(a, b) -> float:
     return cosine(a - a.mean(), b - b.mean())
 
 
+def _box_sum(a: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Sum of every ``(h, w)`` window of ``a``, in O(H*W) with an integral image."""
+    c = np.pad(a.cumsum(axis=0).cumsum(axis=1), ((1, 0), (1, 0)))  # (H + 1, W + 1)
+    return c[h:, w:] - c[:-h, w:] - c[h:, :-w] + c[:-h, :-w]  # (H - h + 1, W - w + 1)
+
+
 def match_template(image: np.ndarray, template: np.ndarray,
                    eps: float = 1e-12) -> np.ndarray:
     """Normalised cross-correlation of ``template: (h, w)`` at every place of ``image``.
@@ -50,9 +56,10 @@ def match_template(image: np.ndarray, template: np.ndarray,
     correlation between the template and each window. Flat windows (zero variance)
     score 0.
     """
-    image = check_ndim("image", image, 2, "(H, W) grayscale")
+    image = check_ndim("image", image, 2, "(H, W) grayscale").astype(np.float64)
     template = check_ndim("template", template, 2, "(h, w)").astype(np.float64)
-    if template.shape[0] > image.shape[0] or template.shape[1] > image.shape[1]:
+    h, w = template.shape
+    if h > image.shape[0] or w > image.shape[1]:
         raise ValueError(
             f"template of shape {template.shape} is larger than the image {image.shape}"
         )
@@ -60,16 +67,17 @@ def match_template(image: np.ndarray, template: np.ndarray,
     t_norm = np.sqrt(np.sum(t**2))
     if t_norm < eps:
         raise ValueError("template is flat (zero variance): nothing to match")
-    windows = sliding_window_view(image.astype(np.float64), template.shape)
-    # (H', W', h, w): every window a view of the image, no copy
-    w_mean = windows.mean(axis=(2, 3), keepdims=True)  # (H', W', 1, 1)
-    centred = windows - w_mean  # (H', W', h, w)
-    numer = np.einsum("ijpq,pq->ij", centred, t)  # (H', W')
-    w_norm = np.sqrt(np.einsum("ijpq,ijpq->ij", centred, centred))  # (H', W')
+    # The template is centred, so sum(window * t) already equals
+    # sum((window - mean(window)) * t): one plain correlation gives the numerator.
+    windows = sliding_window_view(image, (h, w))  # (H', W', h, w), a view: no copy
+    numer = np.einsum("ijpq,pq->ij", windows, t)  # (H', W')
+    n = h * w
+    s1, s2 = _box_sum(image, h, w), _box_sum(image**2, h, w)  # (H', W') each
+    w_norm = np.sqrt(np.maximum(s2 - s1**2 / n, 0.0))  # |window - mean(window)|
     out = np.zeros_like(numer)
-    ok = w_norm > eps
+    ok = w_norm > eps * max(1.0, float(np.sqrt(s2.max())))
     out[ok] = numer[ok] / (w_norm[ok] * t_norm)
-    return out
+    return np.clip(out, -1.0, 1.0)
 
 
 def best_match(scores: np.ndarray) -> tuple[int, int]:

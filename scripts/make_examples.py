@@ -62,8 +62,8 @@ def examples() -> dict[str, object]:
     blank_conv = {k: v for k, v in full.items() if k not in ("conv2d_forward", "sobel_edges")}
     tampered_tests = {
         gid: "pass  # nothing to test here"
-        for gid in _cells_by_id(release)
-        if gid.startswith(("conv2d_", "sobel_")) and gid not in full
+        for gid, cell in _cells_by_id(release).items()
+        if gid.startswith(("conv2d_", "sobel_")) and cell.metadata["nbgrader"]["grade"]
     }
     return {
         # everything right: full marks

@@ -27,11 +27,15 @@ EXAMPLES = {
 }
 
 
-def demo(layout: CourseLayout, out: Path | None = None, progress: bool = True) -> list:
+def demo(layout: CourseLayout, out: Path | None = None, progress: bool = True,
+         release_dir: Path | None = None) -> list:
+    """Release (into ``release_dir``, default ``assignments/``), grade the examples
+    into ``out`` (default ``course/out/demo``), print the table; return the rows."""
     started = time.perf_counter()
     out = Path(out) if out else layout.course / "out" / "demo"
-    written = release(layout)
-    print(f"released {len(written)} notebook(s) into {layout.assignments}/")
+    release_dir = Path(release_dir) if release_dir else layout.assignments
+    written = release(layout, out=release_dir)
+    print(f"released {len(written)} notebook(s) into {release_dir}/")
     submissions = layout.examples / DEMO_ASSIGNMENT
     print(f"grading the example submissions in {submissions}/ ...")
     csv_path = out / "grades.csv"

@@ -96,15 +96,27 @@ def correlate2d_fast(a: np.ndarray, w: np.ndarray, mode: str = "valid") -> np.nd
     return np.einsum("ijpq,pq->ij", windows, w)  # (H', W')
 
 
+def _same_from_full(full: np.ndarray, in_shape: tuple[int, ...],
+                    k_shape: tuple[int, ...]) -> np.ndarray:
+    """The centre of a full convolution, as numpy's and scipy's "same" take it."""
+    return full[tuple(slice((k - 1) // 2, (k - 1) // 2 + n) for n, k in zip(in_shape, k_shape))]
+
+
 def convolve1d(a: np.ndarray, w: np.ndarray, mode: str = "valid") -> np.ndarray:
     """True convolution: cross-correlation with the kernel flipped."""
+    a = check_ndim("a", a, 1, "(L,)")
     w = check_ndim("w", w, 1, "(K,)")
+    if mode == "same":  # for even K the flip moves the centre: cut it from "full"
+        return _same_from_full(correlate1d_fast(a, w[::-1], "full"), a.shape, w.shape)
     return correlate1d_fast(a, w[::-1], mode)
 
 
 def convolve2d(a: np.ndarray, w: np.ndarray, mode: str = "valid") -> np.ndarray:
     """True 2-D convolution: cross-correlation with the kernel rotated by 180 degrees."""
+    a = check_ndim("a", a, 2, "(H, W)")
     w = check_ndim("w", w, 2, "(HH, WW)")
+    if mode == "same":
+        return _same_from_full(correlate2d_fast(a, w[::-1, ::-1], "full"), a.shape, w.shape)
     return correlate2d_fast(a, w[::-1, ::-1], mode)
 
 

@@ -1,0 +1,26 @@
+"""Shared fixtures. Tests run on 2 cores: one torch thread each, fixed seeds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+os.environ.setdefault("CNN_COURSE_FAST", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def layout():
+    from cnn_course.grading.paths import find_layout
+
+    return find_layout(ROOT)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
