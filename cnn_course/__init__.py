@@ -6,6 +6,8 @@ Modules, in the order the lectures introduce them:
 - ``cnn_course.ops``: hand-written numpy layers, forward and backward (lectures 3-7).
 - ``cnn_course.kernels``: the classic image kernels (lecture 03_convolution).
 - ``cnn_course.similarity``: dot, cosine, Pearson, template matching (lecture 03).
+- ``cnn_course.models``: LeNet-5 to U-Net, faithful to their papers (lectures 08-12).
+- ``cnn_course.inspect``: parameter, multiply-add and receptive-field counts, summaries.
 - ``cnn_course.grading``: release, grade and self-check of nbgrader assignments.
 """
 

@@ -1,0 +1,94 @@
+"""The architecture zoo: torch models faithful to their papers.
+
+Lectures: ``lectures/08_lenet.ipynb`` (LeNet-5), ``lectures/10_architectures.ipynb``
+(AlexNet to MobileNetV2), ``lectures/12_segmentation.ipynb`` (FCN, U-Net).
+
+Every builder takes ``num_classes`` and ``in_channels``; every model checks its
+input and names the shape it expects. ``REFERENCE`` collects the parameter and
+multiply-add counts of the papers and of torchvision, which the tests check
+against the models as built (with ``cnn_course.inspect``).
+"""
+
+from . import alexnet as _alexnet_module
+from . import densenet as _densenet_module
+from . import googlenet as _googlenet_module
+from . import lenet as _lenet_module
+from . import mobilenet as _mobilenet_module
+from . import resnet as _resnet_module
+from . import unet as _unet_module
+from . import vgg as _vgg_module
+from .alexnet import AlexNet, alexnet
+from .densenet import (
+    DenseBlock,
+    DenseLayer,
+    DenseNet,
+    Transition,
+    densenet121,
+    densenet169,
+    densenet201,
+)
+from .fcn import FCN, Backbone, bilinear_kernel, fcn
+from .googlenet import (
+    GoogLeNet,
+    GoogLeNetOutputs,
+    Inception,
+    InceptionAux,
+    InceptionNaive,
+    googlenet,
+)
+from .highway import HighwayConv2d, HighwayLayer, HighwayNet, highway_net
+from .lenet import (
+    LeNet5,
+    LeNet5Modern,
+    PartialConv2d,
+    RBFOutput,
+    ScaledTanh,
+    Subsampling,
+    lenet5,
+)
+from .mobilenet import InvertedResidual, MobileNetV2, mobilenet_v2
+from .resnet import (
+    BasicBlock,
+    Bottleneck,
+    ResNet,
+    ResNetCifar,
+    resnet,
+    resnet18,
+    resnet34,
+    resnet50,
+    resnet101,
+    resnet152,
+    resnet_cifar,
+)
+from .unet import UNet, unet, unet_output_size
+from .vgg import VGG, cfgs, vgg, vgg11, vgg13, vgg16, vgg19
+
+#: Every model file's reference numbers in one dict, keyed by model name.
+REFERENCE: dict[str, dict] = {
+    **_lenet_module.REFERENCE,
+    **_alexnet_module.REFERENCE,
+    **_vgg_module.REFERENCE,
+    **_googlenet_module.REFERENCE,
+    **_resnet_module.REFERENCE,
+    **_densenet_module.REFERENCE,
+    **_mobilenet_module.REFERENCE,
+    **_unet_module.REFERENCE,
+}
+
+__all__ = [
+    "REFERENCE",
+    "lenet5", "LeNet5", "LeNet5Modern", "ScaledTanh", "Subsampling", "PartialConv2d",
+    "RBFOutput",
+    "alexnet", "AlexNet",
+    "vgg", "vgg11", "vgg13", "vgg16", "vgg19", "VGG", "cfgs",
+    "googlenet", "GoogLeNet", "GoogLeNetOutputs", "Inception", "InceptionNaive",
+    "InceptionAux",
+    "resnet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "ResNet",
+    "BasicBlock", "Bottleneck", "resnet_cifar", "ResNetCifar",
+    "highway_net", "HighwayNet", "HighwayLayer", "HighwayConv2d",
+    "densenet121", "densenet169", "densenet201", "DenseNet", "DenseBlock", "DenseLayer",
+    "Transition",
+    "mobilenet_v2", "MobileNetV2", "InvertedResidual",
+    "fcn", "FCN", "Backbone", "bilinear_kernel",
+    "unet", "UNet", "unet_output_size",
+]
