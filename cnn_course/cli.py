@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .grading.config import DEFAULT_CELL_TIMEOUT
+from .grading.config import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT
 from .grading.paths import CourseError, find_layout
 
 
@@ -27,7 +27,8 @@ def _cmd_grade(args) -> int:
 
     rows = grade(find_layout(args.course_root), args.assignment, args.submissions,
                  args.out, workspace=args.workspace, cell_timeout=args.timeout,
-                 feedback=not args.no_feedback)
+                 notebook_timeout=args.notebook_timeout, feedback=not args.no_feedback,
+                 jobs=args.jobs, force=args.force, allow_unsandboxed=args.allow_unsandboxed)
     print(format_table(rows))
     print(f"\ngrades CSV: {args.out}")
     if not args.no_feedback:
@@ -72,14 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignments", nargs="*", help="assignment names (default: all)")
     p.set_defaults(func=_cmd_release)
 
-    p = sub.add_parser("grade", help="autograde DIR/<student_id>/<notebook>.ipynb")
+    p = sub.add_parser("grade", help="autograde DIR/<student_id>/<notebook>.ipynb or an LMS zip")
     p.add_argument("assignment", help="e.g. 01_convolution")
-    p.add_argument("--submissions", required=True, type=Path, help="folder of student folders")
+    p.add_argument("--submissions", required=True, type=Path,
+                   help="a folder of student folders, or a zip (also an LMS export)")
     p.add_argument("--out", required=True, type=Path, help="the CSV to write")
     p.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT,
                    help=f"seconds per cell (default {DEFAULT_CELL_TIMEOUT})")
     p.add_argument("--workspace", type=Path, default=None,
                    help="nbgrader working folder with the gradebook (default: course/)")
+    p.add_argument("--notebook-timeout", type=int, default=DEFAULT_NOTEBOOK_TIMEOUT,
+                   help=f"seconds per notebook (default {DEFAULT_NOTEBOOK_TIMEOUT})")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded at once")
+    p.add_argument("--force", action="store_true",
+                   help="grade again submissions already graded and unchanged")
+    p.add_argument("--allow-unsandboxed", action="store_true",
+                   help="grade even where no sandbox is available (trusted code only)")
     p.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
     p.set_defaults(func=_cmd_grade)
 
@@ -99,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("_build/lectures"))
     p.add_argument("--html", action="store_true", help="also write HTML")
     p.set_defaults(func=_cmd_lectures)
+
+    from .train_cli import add_parsers
+    add_parsers(sub)
     return parser
 
 

@@ -32,8 +32,13 @@ def test_committed_release_is_in_sync(layout, fresh_release):
                 f"assignments/{name}/{nb} is out of date: run `cnn-course release`")
 
 
-def test_release_has_no_solutions_or_hidden_tests(layout):
+def test_release_has_no_solutions_or_hidden_tests(layout, fresh_release):
     for name in layout.assignment_names():
+        released_files = sorted(p.name for p in (fresh_release / name).iterdir())
+        assert released_files == layout.notebooks(name), (
+            f"the release of {name} holds more than its notebooks: {released_files}")
+        committed = sorted(p.name for p in (layout.assignments / name).iterdir())
+        assert committed == layout.notebooks(name)
         for nb in layout.notebooks(name):
             solution = _cells(layout.solutions / name / nb)
             released = _cells(layout.assignments / name / nb)

@@ -42,3 +42,42 @@ class HideGradedTracebacks(NbGraderPreprocessor):
                     kind = failure_kind(output.ename, output.evalue)
                     output.traceback = [f"[{kind}] {output.ename}: {output.evalue}"]
         return cell, resources
+
+
+VERDICTS_FILE = "cnn_course_verdicts.json"
+
+
+class AddVerdictSummary(NbGraderPreprocessor):
+    """Open the feedback with the grader's own check: one line per failed test.
+
+    Reads ``cnn_course_verdicts.json``, written next to the autograded notebook by the
+    grader: the kind of each failure (shape, dtype, value, timeout, shortcut used, ...)
+    and a short, hidden-test-free explanation.
+    """
+
+    def preprocess(self, nb, resources):
+        import json
+        from pathlib import Path
+
+        from nbformat.v4 import new_markdown_cell
+
+        path = Path(resources.get("metadata", {}).get("path", ".")) / VERDICTS_FILE
+        if not path.is_file():
+            return nb, resources
+        summary = json.loads(path.read_text())
+        lines = [
+            "## The grader's check",
+            "",
+            f"Your score, **{summary['score']:g} of {summary['max_score']:g}**, comes from "
+            "the grader's own check of your functions, run outside your notebook on the "
+            "grader's inputs. The test cells below show the same tests as you saw them.",
+            "",
+        ]
+        failed = summary.get("failed", {})
+        if failed:
+            lines += ["| test | what went wrong |", "| --- | --- |"]
+            lines += [f"| `{gid}` | {text} |" for gid, text in failed.items()]
+        else:
+            lines.append("Every test passed.")
+        nb.cells.insert(0, new_markdown_cell("\n".join(lines)))
+        return nb, resources

@@ -1,33 +1,43 @@
-"""``cnn-course grade``: autograde a folder of submissions with nbgrader.
+"""``cnn-course grade``: autograde a class's submissions with nbgrader, safely.
 
-Input: ``DIR/<student_id>/<notebook>.ipynb``. Output: one CSV row per student,
-``student_id, assignment, score, max_score, status, reason``, plus feedback HTML per
-student that shows neither hidden tests nor their tracebacks.
+Input: a folder ``DIR/<student_id>/<notebook>.ipynb`` or an LMS zip (see
+:mod:`.intake`). Output: one CSV row per student, ``student_id, assignment, score,
+max_score, status, reason``, plus feedback HTML per student that shows neither hidden
+tests nor their tracebacks. Status is
 
-A submission that cannot be graded (invalid JSON, a wrongly named file, a dead
-kernel) gets ``status=failed`` and a reason, never a silent 0, and one bad submission
-never stops the batch: every student is graded inside its own ``try``.
+- ``graded``: the notebook's tests and the grader's own check agree;
+- ``flagged``: they disagree, or the notebook did not finish; the score is the
+  grader's check, and the reason says what to review;
+- ``failed``: nothing could be graded (invalid notebook, another assignment, ...);
+  the score is empty, never a silent 0.
+
+Every student is graded in a worker of its own (:mod:`.worker`), several at once with
+``jobs``; results are saved as they come, so a killed run resumes where it stopped,
+and a re-run skips students whose files have not changed unless ``force``.
 """
 
 from __future__ import annotations
 
 import csv
-from collections import Counter
-import re
-import shutil
-from dataclasses import asdict, dataclass, field, fields
+import hashlib
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, fields
+from multiprocessing import get_context
 from pathlib import Path
 
-import nbformat
 from tqdm.auto import tqdm
 
-from .config import DEFAULT_CELL_TIMEOUT
-from .feedback import failure_kind
+from .config import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT
+from .intake import IntakeError, student_folders
 from .nbgrader_api import make_api, nbgrader_error
 from .paths import CourseError, CourseLayout
+from .sandbox import probe
+from .worker import Outcome, Settings, grade_student
 
 CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "reason")
-_STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
 
 
 @dataclass
@@ -38,13 +48,15 @@ class GradeRow:
     assignment: str
     score: float | None
     max_score: float
-    status: str  # "graded" or "failed"
+    status: str  # "graded", "flagged" or "failed"
     reason: str = ""
 
 
 def write_csv(rows: list[GradeRow], path: Path) -> None:
+    """Write the CSV atomically: a killed run never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=[fl.name for fl in fields(GradeRow)])
         writer.writeheader()
         for row in rows:
@@ -52,6 +64,7 @@ def write_csv(rows: list[GradeRow], path: Path) -> None:
             record["score"] = "" if row.score is None else _fmt(row.score)
             record["max_score"] = _fmt(row.max_score)
             writer.writerow(record)
+    os.replace(tmp, path)
 
 
 def read_csv(path: Path) -> list[GradeRow]:
@@ -85,180 +98,150 @@ def format_table(rows: list[GradeRow]) -> str:
     return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(x) for x in lines])
 
 
-class SubmissionError(Exception):
-    """This student's submission cannot be graded; the message is the CSV reason."""
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()
 
 
-def _intake(student_dir: Path, notebooks: list[str]) -> dict[str, nbformat.NotebookNode]:
-    """Read the expected notebooks of one student, or explain what is wrong."""
-    if not _STUDENT_ID.match(student_dir.name):
-        raise SubmissionError(
-            f"student id {student_dir.name!r} must be letters, digits and . _ @ + - only"
-        )
-    found = sorted(p.name for p in student_dir.glob("*.ipynb"))
-    result = {}
-    for name in notebooks:
-        path = student_dir / name
-        if not path.is_file():
-            raise SubmissionError(
-                f"expected {name}, found {', '.join(found) if found else 'no notebook'}"
-            )
+def _folder_bytes(folder: Path) -> bytes:
+    items = []
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and not p.is_symlink():
+            items.append(p.relative_to(folder).as_posix().encode() + b"\0" + p.read_bytes())
+    return b"\1".join(items)
+
+
+class ResultStore:
+    """One JSON file per graded student, so a run can stop and resume anywhere."""
+
+    def __init__(self, folder: Path, settings_key: str):
+        self.folder = folder
+        self.settings_key = settings_key
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def key(self, student_folder: Path) -> str:
+        return _digest(self.settings_key.encode(), _folder_bytes(student_folder))
+
+    def get(self, student_folder: Path) -> GradeRow | None:
+        path = self.folder / f"{student_folder.name}.json"
         try:
-            nb = nbformat.read(path, as_version=4)
-        except Exception as err:  # JSON errors, wrong nbformat, binary junk
-            raise SubmissionError(f"{name} is not a valid notebook: {_first_line(err)}")
-        result[name] = nb
-    return result
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if record.get("key") != self.key(student_folder):
+            return None
+        return GradeRow(**record["row"])
+
+    def put(self, student_folder: Path, row: GradeRow) -> None:
+        path = self.folder / f"{student_folder.name}.json"
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text(json.dumps({"key": self.key(student_folder), "row": asdict(row)}))
+        os.replace(tmp, path)
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:200]
-
-
-@dataclass
-class RunReport:
-    """What went wrong while the autograder ran one student's notebooks."""
-
-    n_tests: int = 0
-    failed_tests: list[tuple[str, str]] = field(default_factory=list)  # (grade_id, kind)
-    timeouts: list[str] = field(default_factory=list)  # grade_ids of cut-off cells
-    answer_errors: list[str] = field(default_factory=list)  # "pad2d: ImportError: ..."
-
-    def summary(self, cell_timeout: int) -> str:
-        """E.g. "timed out after 10 s in correlate2d; 4 of 15 tests failed (not defined: 4)"."""
-        parts = []
-        if self.timeouts:
-            parts.append(f"timed out after {cell_timeout} s in {', '.join(self.timeouts)}")
-        parts += [f"error in {e}" for e in self.answer_errors[:2]]
-        if self.failed_tests:
-            kinds = Counter(kind for _, kind in self.failed_tests)
-            counts = ", ".join(f"{kind}: {n}" for kind, n in kinds.most_common())
-            text = f"{len(self.failed_tests)} of {self.n_tests} tests failed ({counts})"
-            if len(self.failed_tests) <= 3:
-                text += ": " + ", ".join(gid for gid, _ in self.failed_tests)
-            parts.append(text)
-        return "; ".join(parts)
-
-
-def _run_report(autograded: Path) -> RunReport:
-    """Read the autograded notebooks: failed tests, timeouts, errors in answer cells."""
-    report = RunReport()
-    for path in sorted(autograded.glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        for cell in nb.cells:
-            if cell.cell_type != "code":
-                continue
-            meta = cell.metadata.get("nbgrader", {})
-            gid = meta.get("grade_id") or "an ungraded cell"
-            report.n_tests += bool(meta.get("grade"))
-            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-            if not errors:
-                continue
-            kind = failure_kind(errors[0].ename, errors[0].evalue)
-            if kind == "timeout":
-                report.timeouts.append(gid)
-            elif meta.get("grade"):
-                report.failed_tests.append((gid, kind))
-            elif meta.get("solution"):
-                report.answer_errors.append(
-                    f"{gid}: {errors[0].ename}: {errors[0].evalue}"[:120]
-                )
-    return report
-
-
-def _score(workspace: Path, assignment: str, student: str) -> tuple[float, float]:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{workspace / 'gradebook.db'}?timeout=120") as gb:
-        sub = gb.find_submission(assignment, student)
-        return float(sub.score), float(sub.max_score)
-
-
-def _assignment_max(workspace: Path, assignment: str) -> float:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{workspace / 'gradebook.db'}?timeout=120") as gb:
-        return float(gb.find_assignment(assignment).max_score)
+def _row(assignment: str, outcome: Outcome) -> GradeRow:
+    return GradeRow(outcome.student_id, assignment, outcome.score, outcome.max_score,
+                    outcome.status, outcome.reason)
 
 
 def grade(layout: CourseLayout, assignment: str, submissions: Path, out_csv: Path,
           *, workspace: Path | None = None, cell_timeout: int = DEFAULT_CELL_TIMEOUT,
-          feedback: bool = True, progress: bool = True) -> list[GradeRow]:
-    """Grade every ``submissions/<student_id>/`` folder; write ``out_csv`` and feedback.
+          notebook_timeout: int = DEFAULT_NOTEBOOK_TIMEOUT, feedback: bool = True,
+          progress: bool = True, jobs: int = 1, force: bool = False,
+          allow_unsandboxed: bool = False, log=print) -> list[GradeRow]:
+    """Grade every student in ``submissions`` (a folder or a zip); write ``out_csv``.
 
     Feedback HTML goes to ``<out_csv's folder>/feedback/<student_id>/``. Raises
-    ``CourseError`` for an unknown assignment or a missing submissions folder.
+    ``CourseError`` for an unknown assignment, a missing submissions folder, or no
+    sandbox without ``allow_unsandboxed``.
     """
+    from .verdicts import load_cases
+
     notebooks = layout.notebooks(assignment)
     submissions = Path(submissions)
-    if not submissions.is_dir():
+    if not submissions.exists():
         raise CourseError(f"submissions folder {submissions} does not exist")
+    isolation = probe()
+    if not isolation.sandboxed and not allow_unsandboxed:
+        raise CourseError(
+            f"{isolation.description}. Refusing to run student code without a sandbox: "
+            "install bubblewrap (e.g. apt-get install bubblewrap), or pass "
+            "--allow-unsandboxed to grade code you trust"
+        )
+    log(f"isolation: {isolation.description}"
+        + ("" if isolation.sandboxed else " (UNSANDBOXED, allowed by --allow-unsandboxed)"))
     workspace = Path(workspace) if workspace else layout.course
+    work = workspace / ".cnn_course"
+    release = work / "release"
     out_csv = Path(out_csv)
-    feedback_dir = out_csv.parent / "feedback"
 
-    api = make_api(workspace, layout.solutions, workspace / ".work" / "release",
-                   cell_timeout=cell_timeout)
+    api = make_api(workspace, layout.solutions, release, cell_timeout=cell_timeout,
+                   sandboxed=isolation.sandboxed, notebook_timeout=notebook_timeout)
     # Refresh the gradebook from the current solutions: autograde restores the test
     # cells (hidden ones included) from it, never from the student's notebook.
     result = api.generate_assignment(assignment, force=True, create=True)
     if not result["success"]:
         raise CourseError(f"nbgrader could not prepare {assignment}: {nbgrader_error(result)}")
-    max_score = _assignment_max(workspace, assignment)
+    spec = layout.solutions / assignment / "verdicts.py"
+    cases = load_cases(spec) if spec.is_file() else None
+    if cases is None:
+        log(f"note: {spec} is missing: scores come from the notebook's own tests only")
+    settings = Settings(assignment, workspace.resolve(), layout.solutions.resolve(),
+                        release.resolve(),
+                        (out_csv.parent / "feedback").resolve() if feedback else None,
+                        cell_timeout, notebook_timeout, isolation.sandboxed, cases)
+    try:
+        folders = student_folders(submissions, work / "intake" / assignment)
+    except (IntakeError, OSError, ValueError) as err:
+        raise CourseError(f"cannot read {submissions}: {err}") from None
+    settings_key = _digest(*(p.read_bytes() for p in sorted(
+        (layout.solutions / assignment).glob("*")) if p.is_file()),
+        json.dumps([cell_timeout, notebook_timeout, isolation.sandboxed, feedback]).encode())
+    store = ResultStore(work / "results" / assignment, settings_key)
 
-    students = sorted(p for p in submissions.iterdir() if p.is_dir()
-                      and not p.name.startswith("."))
-    rows: list[GradeRow] = []
-    bar = tqdm(students, desc=f"grading {assignment}", unit="sub", disable=not progress)
-    for student_dir in bar:
-        sid = student_dir.name
-        try:
-            row = _grade_one(api, workspace, assignment, student_dir, notebooks,
-                             max_score, cell_timeout)
-        except SubmissionError as err:
-            row = GradeRow(sid, assignment, None, max_score, "failed", str(err))
-        except Exception as err:  # never let one student stop the batch
-            row = GradeRow(sid, assignment, None, max_score, "failed",
-                           f"internal error: {type(err).__name__}: {_first_line(err)}")
-        if feedback and row.status == "graded":
-            _feedback(api, workspace, assignment, sid, feedback_dir, row)
-        rows.append(row)
-        bar.set_postfix(failed=sum(r.status == "failed" for r in rows))
-    write_csv(rows, out_csv)
-    return rows
+    rows: dict[str, GradeRow] = {}
+    todo = []
+    for folder in folders:
+        cached = None if force else store.get(folder)
+        if cached is not None:
+            rows[folder.name] = cached
+        else:
+            todo.append(folder)
+    if rows:
+        log(f"{len(rows)} submission(s) unchanged since the last run: kept "
+            "(--force grades them again)")
 
+    bar = tqdm(total=len(todo), desc=f"grading {assignment}", unit="sub",
+               disable=not progress, file=sys.stderr)
 
-def _grade_one(api, workspace: Path, assignment: str, student_dir: Path,
-               notebooks: list[str], max_score: float, cell_timeout: int) -> GradeRow:
-    sid = student_dir.name
-    nbs = _intake(student_dir, notebooks)
-    for sub in ("submitted", "autograded", "feedback"):
-        target = workspace / sub / sid / assignment
-        if target.exists():
-            shutil.rmtree(target)
-    target = workspace / "submitted" / sid / assignment
-    target.mkdir(parents=True)
-    for name, nb in nbs.items():
-        nbformat.write(nb, target / name)
-    result = api.autograde(assignment, sid, force=True, create=True)
-    if not result["success"]:
-        raise SubmissionError(f"nbgrader could not grade it: {nbgrader_error(result)}")
-    score, _ = _score(workspace, assignment, sid)
-    report = _run_report(workspace / "autograded" / sid / assignment)
-    return GradeRow(sid, assignment, score, max_score, "graded",
-                    report.summary(cell_timeout))
+    def finish(folder: Path, outcome: Outcome) -> None:
+        row = _row(assignment, outcome)
+        rows[folder.name] = row
+        store.put(folder, row)
+        write_csv(sorted(rows.values(), key=lambda r: r.student_id), out_csv)
+        statuses = [r.status for r in rows.values()]
+        bar.set_postfix(failed=statuses.count("failed"), flagged=statuses.count("flagged"))
+        bar.update(1)
 
-
-def _feedback(api, workspace: Path, assignment: str, sid: str, feedback_dir: Path,
-              row: GradeRow) -> None:
-    """Generate the student's feedback HTML; a failure here is noted, not fatal."""
-    result = api.generate_feedback(assignment, sid, force=True)
-    source = workspace / "feedback" / sid / assignment
-    if not result["success"] or not source.is_dir():
-        row.reason = "; ".join(filter(None, [row.reason, "no feedback: " + nbgrader_error(result)]))
-        return
-    target = feedback_dir / sid
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(source, target)
+    try:
+        if jobs <= 1:
+            for folder in todo:
+                finish(folder, grade_student(settings, folder))
+        else:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+                futures = {pool.submit(grade_student, settings, f): f for f in todo}
+                for future in as_completed(futures):
+                    folder = futures[future]
+                    try:
+                        outcome = future.result()
+                    except Exception as err:  # a worker process died
+                        outcome = Outcome(folder.name, None, 0.0, "failed",
+                                          f"internal error: grading worker died ({err})")
+                    finish(folder, outcome)
+    finally:
+        bar.close()
+    ordered = sorted(rows.values(), key=lambda r: r.student_id)
+    write_csv(ordered, out_csv)
+    return ordered
