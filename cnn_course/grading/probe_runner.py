@@ -155,6 +155,13 @@ def main():
     with open(job_path) as f:
         job = json.load(f)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:  # imported once here, shared by every forked cell: setup cells import it
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+    except Exception:
+        pass
     done_read, done_write = os.pipe()
     main_line = os.fork()
     if main_line == 0:

@@ -166,8 +166,13 @@ def bwrap_args(limits: Limits, *, readonly: list[Path] = (), writable: list[Path
     host folders are bound at their own paths; ``hide`` binds a replacement over a
     host path (e.g. a stub package over ``torch``).
     """
+    # The private tmpfs mounts come first: binds below may live under /tmp or /home
+    # (a checkout in /tmp, say) and must not be hidden by them.
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
-            "--cap-drop", "ALL", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+            "--cap-drop", "ALL", "--dev", "/dev", "--proc", "/proc",
+            "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
+            "--size", str(limits.tmp_bytes), "--tmpfs", HOME,
+            "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
     for name in ("bin", "lib", "lib64", "sbin"):
         top = Path("/") / name
         if top.is_symlink():
@@ -178,9 +183,6 @@ def bwrap_args(limits: Limits, *, readonly: list[Path] = (), writable: list[Path
         args += ["--ro-bind", str(root), str(root)]
     for target, replacement in (hide or {}).items():
         args += ["--ro-bind", str(replacement), str(target)]
-    args += ["--dev", "/dev", "--proc", "/proc",
-             "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
-             "--size", str(limits.tmp_bytes), "--tmpfs", HOME]
     for path in readonly:
         args += ["--ro-bind", str(path), str(path)]
     for path in writable:
@@ -218,10 +220,12 @@ def probe() -> Isolation:
     version = subprocess.run(["bwrap", "--version"], capture_output=True, text=True).stdout
     pids = ("a cgroup pids limit" if ProcessLimit.available_root()
             else "RLIMIT_NPROC only (no writable pids cgroup: a root grader is exempt)")
+    limits = Limits()
     return Isolation(True, (
-        f"sandboxed with {version.strip() or 'bubblewrap'}: no network, read-only system, "
-        "own PID namespace, only the submission's own folder visible; limits on memory, "
-        f"CPU time, file size and /tmp; processes: {pids}"
+        f"sandboxed with {version.strip() or 'bubblewrap'}: no network, own PID namespace, "
+        "nothing of the host visible but the read-only system and Python, a private "
+        f"{limits.tmp_bytes // 2**20} MiB home and /tmp; limits on memory, CPU time and "
+        f"file size; processes: {pids}"
     ))
 
 

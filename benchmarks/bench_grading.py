@@ -1,0 +1,120 @@
+"""Grading speed: stock nbgrader against `cnn-course grade`, on assignment 01.
+
+Grades N submissions (a mix of correct, partly correct and blank ones, copied from
+``course/examples/01_convolution``) three ways, each from the command line as an
+instructor would run it, in one run on this machine:
+
+1. stock ``nbgrader generate_assignment`` + ``nbgrader autograde``: sequential, no
+   isolation (the kernel runs as the grader, in the course folder);
+2. ``cnn-course grade --jobs 1``: sandboxed kernel + trusted verdicts;
+3. ``cnn-course grade --jobs 2``: the same, two submissions at a time.
+
+Feedback is off for all three (stock autograde writes none). Prints wall times, the
+ratio to stock, and checks that all three give the same total score.
+
+    python benchmarks/bench_grading.py            # 40 submissions
+    python benchmarks/bench_grading.py --n 10     # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "01_convolution"
+MIX = ("full_solution", "partly_correct", "blank")
+
+
+def make_submissions(folder: Path, n: int) -> dict[str, str]:
+    """``folder/<student>/01_convolution.ipynb``; returns student -> example used."""
+    kinds = {}
+    for i in range(n):
+        kind = MIX[i % len(MIX)]
+        student = f"s{i:03d}_{kind}"
+        (folder / student).mkdir(parents=True)
+        shutil.copy(ROOT / "course" / "examples" / ASSIGNMENT / kind / f"{ASSIGNMENT}.ipynb",
+                    folder / student / f"{ASSIGNMENT}.ipynb")
+        kinds[student] = kind
+    return kinds
+
+
+def timed(cmd: list[str], cwd: Path, env: dict) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def stock(tmp: Path, subs: Path, env: dict) -> tuple[float, float]:
+    course = tmp / "stock"
+    (course / "submitted").mkdir(parents=True)
+    for student in subs.iterdir():
+        shutil.copytree(student, course / "submitted" / student.name / ASSIGNMENT)
+    (course / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        f"c.CourseDirectory.root = {str(course)!r}\n"
+        f"c.CourseDirectory.source_directory = {str(ROOT / 'solutions')!r}\n"
+        f"c.CourseDirectory.release_directory = {str(course / 'release')!r}\n"
+        f"c.Exchange.root = {str(course / 'exchange')!r}\n"
+    )
+    nbgrader = str(Path(sys.executable).with_name("nbgrader"))
+    seconds = timed([nbgrader, "generate_assignment", ASSIGNMENT, "--force"], course, env)
+    seconds += timed([nbgrader, "autograde", ASSIGNMENT, "--force"], course, env)
+    con = sqlite3.connect(course / "gradebook.db")
+    total = con.execute(
+        "SELECT SUM(COALESCE(g.manual_score, g.auto_score, 0)) FROM grade g").fetchone()[0]
+    con.close()
+    return seconds, float(total or 0)
+
+
+def ours(tmp: Path, subs: Path, env: dict, jobs: int) -> tuple[float, float, str]:
+    out = tmp / f"ours{jobs}"
+    cli = str(Path(sys.executable).with_name("cnn-course"))
+    seconds = timed([cli, "grade", ASSIGNMENT, "--submissions", str(subs), "--out",
+                     str(out / "grades.csv"), "--workspace", str(out / "ws"), "--jobs",
+                     str(jobs), "--no-feedback", "--force"], ROOT, env)
+    with open(out / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    statuses = sorted({r["status"] for r in rows})
+    return seconds, sum(float(r["score"] or 0) for r in rows), ",".join(statuses)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=40)
+    args = parser.parse_args()
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    from cnn_course.grading.sandbox import probe
+
+    print(f"{args.n} submissions of {ASSIGNMENT} ({', '.join(MIX)} in turn), "
+          f"{os.cpu_count()} CPUs; isolation: {probe().description}")
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        tmp = Path(tmp)
+        make_submissions(tmp / "subs", args.n)
+        base, base_total = stock(tmp, tmp / "subs", env)
+        results = [("stock nbgrader, sequential, no isolation", base, base_total, "-")]
+        for jobs in (1, 2):
+            seconds, total, statuses = ours(tmp, tmp / "subs", env, jobs)
+            results.append((f"cnn-course grade --jobs {jobs}, sandboxed", seconds, total,
+                            statuses))
+    print()
+    print(f"| method | wall time (s) | per submission (s) | vs stock | total score | statuses |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, seconds, total, statuses in results:
+        print(f"| {name} | {seconds:.1f} | {seconds / args.n:.2f} | {seconds / base:.2f}x "
+              f"| {total:g} | {statuses} |")
+    if len({r[2] for r in results}) != 1:
+        print("\nWARNING: the three runs disagree on the total score")
+
+
+if __name__ == "__main__":
+    main()
