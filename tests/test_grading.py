@@ -58,6 +58,23 @@ def test_demo_grades_in_the_sandbox_when_there_is_one(demo_run, capsys):
     assert all(r.status == "graded" for r in rows.values())  # no false flags
 
 
+def test_nbgrader_export_sees_the_graders_scores(demo_run, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out, rows = demo_run
+    ws = out / "nbgrader"
+    nbgrader = Path(sys.executable).with_name("nbgrader")
+    subprocess.run([str(nbgrader), "export", f"--CourseDirectory.root={ws}",
+                    f"--CourseDirectory.db_url=sqlite:///{ws / 'gradebook.db'}",
+                    f"--to={tmp_path / 'export.csv'}"], check=True, capture_output=True,
+                   cwd=tmp_path)
+    with open(tmp_path / "export.csv", newline="") as f:
+        exported = {r["student_id"]: float(r["score"]) for r in csv.DictReader(f)}
+    assert exported == {s: r.score for s, r in rows.items()}
+
+
 def _autograded(out, student):
     path = out / "nbgrader" / "autograded" / student / "01_convolution" / "01_convolution.ipynb"
     return nbformat.read(path, as_version=4)

@@ -101,3 +101,33 @@ def test_refuses_to_grade_unsandboxed_without_the_flag(layout, submissions, tmp_
               workspace=tmp_path / "ws", progress=False)
     _, messages = _run(layout, submissions, tmp_path)
     assert "UNSANDBOXED" in messages[0]
+
+
+def test_an_lms_zip_is_graded_per_student(layout, tmp_path, calls):
+    import zipfile
+
+    full = (layout.examples / "01_convolution" / "full_solution" / "01_convolution.ipynb")
+    archive = tmp_path / "canvas_export.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(full, "jsmith_1001_2001_01_convolution.ipynb")
+        zf.write(full, "adoe_late_1002_2002_01_convolution-1.ipynb")
+    rows, _ = _run(layout, archive, tmp_path)
+    assert sorted(calls) == ["adoe", "jsmith"]
+    assert [r.student_id for r in rows] == ["adoe", "jsmith"]
+
+
+def test_a_notebook_past_its_time_limit_stops_with_a_clear_error(tmp_path):
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from cnn_course.grading.execute import SandboxedExecute
+    from cnn_course.grading.sandbox import probe
+
+    nb = new_notebook(cells=[new_code_cell("import time; time.sleep(9)"),
+                             new_code_cell("print('never runs')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    # the budget covers the kernel's start too: the first cell starts within 8 s
+    ex = SandboxedExecute(sandboxed=probe().sandboxed, notebook_timeout=8, timeout=30)
+    ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert nb.cells[0].outputs == []
+    assert nb.cells[1].outputs[0].ename == "NotebookTimeoutError"
