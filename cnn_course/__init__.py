@@ -8,6 +8,9 @@ Modules, in the order the lectures introduce them:
 - ``cnn_course.similarity``: dot, cosine, Pearson, template matching (lecture 03).
 - ``cnn_course.models``: LeNet-5 to U-Net, faithful to their papers (lectures 08-12).
 - ``cnn_course.inspect``: parameter, multiply-add and receptive-field counts, summaries.
+- ``cnn_course.data``, ``cnn_course.augment``: datasets offline and online, augmentations.
+- ``cnn_course.train``, ``cnn_course.plots``: the training loop and its plots (08-11).
+- ``cnn_course.transfer``: transfer learning and the shipped pretrained backbone (11).
 - ``cnn_course.grading``: release, grade and self-check of nbgrader assignments.
 """
 

@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", action="store_true", help="also write HTML")
     p.set_defaults(func=_cmd_lectures)
 
+    from .train_cli import add_parsers
+    add_parsers(sub)
     return parser
 
 
