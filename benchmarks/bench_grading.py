@@ -107,7 +107,7 @@ def main() -> None:
             results.append((f"cnn-course grade --jobs {jobs}, sandboxed", seconds, total,
                             statuses))
     print()
-    print(f"| method | wall time (s) | per submission (s) | vs stock | total score | statuses |")
+    print("| method | wall time (s) | per submission (s) | vs stock | total score | statuses |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, seconds, total, statuses in results:
         print(f"| {name} | {seconds:.1f} | {seconds / args.n:.2f} | {seconds / base:.2f}x "

@@ -1,6 +1,5 @@
 """`cnn-course grade`, `demo` and `check`, end to end with nbgrader on real notebooks."""
 
-import copy
 import csv
 import re
 

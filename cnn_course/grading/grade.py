@@ -159,7 +159,7 @@ def grade(layout: CourseLayout, assignment: str, submissions: Path, out_csv: Pat
     """
     from .verdicts import load_cases
 
-    notebooks = layout.notebooks(assignment)
+    layout.notebooks(assignment)  # raises CourseError for an unknown assignment
     submissions = Path(submissions)
     if not submissions.exists():
         raise CourseError(f"submissions folder {submissions} does not exist")

@@ -21,7 +21,7 @@ MODES = ("train", "eval")
 def _affine_check(x, w, b):
     x, w, b = np.asarray(x), np.asarray(w), np.asarray(b)
     if x.ndim < 1:
-        raise ValueError(f"expected x of shape (N, d_1, ..., d_k), got a scalar")
+        raise ValueError("expected x of shape (N, d_1, ..., d_k), got a scalar")
     if w.ndim != 2:
         raise ValueError(
             f"expected w of shape (D, M) (2-D), got shape {w.shape} ({w.ndim}-D)"
