@@ -52,9 +52,10 @@ def test_demo_csv_has_the_stable_columns(demo_run):
     assert records["full_solution"]["assignment"] == "01_convolution"
 
 
-def test_demo_grades_in_the_sandbox_when_there_is_one(demo_run, capsys):
-    out, rows = demo_run
-    assert all(r.status == "graded" for r in rows.values())  # no false flags
+def test_demo_examples_are_not_falsely_flagged(demo_run):
+    """Honest examples: the notebook's tests and the grader's check agree on each."""
+    _, rows = demo_run
+    assert [r.student_id for r in rows.values() if r.status != "graded"] == []
 
 
 def test_nbgrader_export_sees_the_graders_scores(demo_run, tmp_path):

@@ -24,10 +24,6 @@ from traitlets import Bool, Integer
 from .sandbox import SandboxKernelManager, prepare_kernel_manager
 
 
-class NotebookTimeout(Exception):
-    pass
-
-
 class SandboxedExecute(Execute):
     sandboxed = Bool(True, help="Run the kernel inside bubblewrap").tag(config=True)
     notebook_timeout = Integer(300, help="Seconds for the whole notebook").tag(config=True)

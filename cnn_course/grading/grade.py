@@ -67,16 +67,6 @@ def write_csv(rows: list[GradeRow], path: Path) -> None:
     os.replace(tmp, path)
 
 
-def read_csv(path: Path) -> list[GradeRow]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return [
-            GradeRow(r["student_id"], r["assignment"],
-                     float(r["score"]) if r["score"] else None, float(r["max_score"]),
-                     r["status"], r["reason"])
-            for r in csv.DictReader(f)
-        ]
-
-
 def _fmt(x: float) -> str:
     return f"{x:g}"
 

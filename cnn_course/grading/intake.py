@@ -147,8 +147,6 @@ def read_submission(folder: Path, releases: dict[str, nbformat.NotebookNode],
             similar = [p for p in found if normalise_name(p.name) == normalise_name(name)]
             if exact or similar:
                 path = (exact or similar)[0]
-                if path.name != name:
-                    sub.notes.append(f"graded {path.name} as {name}")
             elif len(found) == 1 and len(releases) == 1:
                 path = found[0]  # the only notebook: accept it if it is this assignment
             else:
@@ -161,7 +159,7 @@ def read_submission(folder: Path, releases: dict[str, nbformat.NotebookNode],
                     f"{path.name} is not {assignment}: none of its answer cells belong to "
                     f"this assignment (another assignment's notebook?)"
                 )
-            if path.name != name and f"graded {path.name} as {name}" not in sub.notes:
+            if path.name != name:
                 sub.notes.append(f"graded {path.name} as {name}")
             sub.notebooks[name] = nb
     except IntakeError as err:

@@ -102,28 +102,16 @@ def _read_in_kernel(autograded: Path) -> InKernel:
 def _set_gradebook_scores(s: Settings, student: str, notebook: str,
                           scores: dict[str, float]) -> None:
     """Write the trusted scores into nbgrader's gradebook (export, formgrader, feedback)."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{s.workspace / 'gradebook.db'}?timeout=120") as gb:
-        try:
-            gb.find_submission(s.assignment, student)
-        except MissingEntry:
-            gb.add_student(student) if not _has_student(gb, student) else None
-            gb.add_submission(s.assignment, student)
+        # present when autograde succeeded; created when the notebook did not finish
+        gb.update_or_create_student(student)
+        gb.update_or_create_submission(s.assignment, student)
         for gid, score in scores.items():
             grade = gb.find_grade(gid, notebook.removesuffix(".ipynb"), s.assignment, student)
             grade.auto_score = score
         gb.db.commit()
-
-
-def _has_student(gb, student: str) -> bool:
-    from nbgrader.api import MissingEntry
-
-    try:
-        gb.find_student(student)
-        return True
-    except MissingEntry:
-        return False
 
 
 def _describe(results: list[CaseResult]) -> tuple[str, str]:
