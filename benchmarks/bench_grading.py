@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=40)
     args = parser.parse_args()
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    from cnn_course.grading.sandbox import probe
+    from cnn_course.course.grading.sandbox import probe
 
     print(f"{args.n} submissions of {ASSIGNMENT} ({', '.join(MIX)} in turn), "
           f"{os.cpu_count()} CPUs; isolation: {probe().description}")

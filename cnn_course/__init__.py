@@ -11,7 +11,7 @@ Modules, in the order the lectures introduce them:
 - ``cnn_course.data``, ``cnn_course.augment``: datasets offline and online, augmentations.
 - ``cnn_course.train``, ``cnn_course.plots``: the training loop and its plots (08-11).
 - ``cnn_course.transfer``: transfer learning and the shipped pretrained backbone (11).
-- ``cnn_course.grading``: release, grade and self-check of nbgrader assignments.
+- ``cnn_course.course.grading``: release, grade and self-check of nbgrader assignments.
 """
 
 __version__ = "0.1.0"

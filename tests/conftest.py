@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def layout():
-    from cnn_course.grading.paths import find_layout
+    from cnn_course.course.grading.paths import find_layout
 
     return find_layout(ROOT)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from cnn_course.grading.config import KERNEL_ARGS
+from cnn_course.course.grading.config import KERNEL_ARGS
 
 
 def run_with_answers(path: Path, answers: dict[str, str] | None = None,

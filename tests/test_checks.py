@@ -1,10 +1,10 @@
-"""cnn_course.checks: actionable messages, and shortcut detection that aliases can't hide."""
+"""cnn_course.course.testing: actionable messages, and shortcut detection that aliases can't hide."""
 
 import numpy as np
 import pytest
 import torch
 
-from cnn_course.checks import (
+from cnn_course.course.testing import (
     expect_close,
     expect_conv_shape,
     expect_raises,

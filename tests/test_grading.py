@@ -6,9 +6,9 @@ import re
 import nbformat
 import pytest
 
-from cnn_course.cli import main
-from cnn_course.grading.demo import EXAMPLES, demo
-from cnn_course.grading.sandbox import probe
+from cnn_course.course.cli import main
+from cnn_course.course.grading.demo import EXAMPLES, demo
+from cnn_course.course.grading.sandbox import probe
 
 EXPECTED_SCORES = {
     "full_solution": 16,

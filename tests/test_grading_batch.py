@@ -9,9 +9,9 @@ import csv
 import nbformat
 import pytest
 
-import cnn_course.grading.grade as grade_module
-from cnn_course.grading.grade import grade
-from cnn_course.grading.worker import Outcome
+import cnn_course.course.grading.grade as grade_module
+from cnn_course.course.grading.grade import grade
+from cnn_course.course.grading.worker import Outcome
 
 
 @pytest.fixture
@@ -91,8 +91,8 @@ def test_a_killed_run_resumes_without_losing_what_was_graded(layout, submissions
 
 def test_refuses_to_grade_unsandboxed_without_the_flag(layout, submissions, tmp_path,
                                                        monkeypatch, calls):
-    from cnn_course.grading.paths import CourseError
-    from cnn_course.grading.sandbox import Isolation
+    from cnn_course.course.grading.paths import CourseError
+    from cnn_course.course.grading.sandbox import Isolation
 
     monkeypatch.setattr(grade_module, "probe",
                         lambda: Isolation(False, "no sandbox: bubblewrap is not installed"))
@@ -119,8 +119,8 @@ def test_an_lms_zip_is_graded_per_student(layout, tmp_path, calls):
 def test_a_notebook_past_its_time_limit_stops_with_a_clear_error(tmp_path):
     from nbformat.v4 import new_code_cell, new_notebook
 
-    from cnn_course.grading.execute import SandboxedExecute
-    from cnn_course.grading.sandbox import probe
+    from cnn_course.course.grading.execute import SandboxedExecute
+    from cnn_course.course.grading.sandbox import probe
 
     nb = new_notebook(cells=[new_code_cell("import time; time.sleep(9)"),
                              new_code_cell("print('never runs')")])

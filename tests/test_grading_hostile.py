@@ -22,8 +22,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cnn_course.grading.grade import grade
-from cnn_course.grading.sandbox import ProcessLimit, probe
+from cnn_course.course.grading.grade import grade
+from cnn_course.course.grading.sandbox import ProcessLimit, probe
 from conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -76,7 +76,7 @@ def blank_with(layout, code):
 # -- attack code --------------------------------------------------------------------
 
 FAKE_CHECKS = '''
-import cnn_course.checks as _checks
+import cnn_course.course.testing as _checks
 class _AlwaysEqual(int):
     def __eq__(self, other): return True
     def __ne__(self, other): return False
@@ -150,10 +150,10 @@ def conv2d_forward(x, w, b, stride=1, pad=0, dilation=1):
 ATEXIT_MODULES = '''
 import atexit, sys, types
 atexit.register(lambda: print("bye"))
-_fake = types.ModuleType("cnn_course.checks")
+_fake = types.ModuleType("cnn_course.course.testing")
 _fake.forbid_shortcuts = lambda fn, *a, **k: None
 _fake.expect_close = _fake.expect_shape = lambda *a, **k: None
-sys.modules["cnn_course.checks"] = _fake
+sys.modules["cnn_course.course.testing"] = _fake
 sys.modules["numpy.testing"] = types.ModuleType("numpy.testing")
 '''
 SIGINT_LOOP = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"

@@ -6,8 +6,8 @@ import zipfile
 import nbformat
 import pytest
 
-from cnn_course.grading.intake import normalise_name, read_submission, student_folders
-from cnn_course.grading.sanitise import sanitise
+from cnn_course.course.grading.intake import normalise_name, read_submission, student_folders
+from cnn_course.course.grading.sanitise import sanitise
 
 NB = "01_convolution.ipynb"
 

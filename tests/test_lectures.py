@@ -3,7 +3,7 @@
 import nbformat
 
 from conftest import ROOT
-from cnn_course.lectures import build_lectures
+from cnn_course.course.notebooks import build_lectures
 
 
 def test_lecture_03_runs_top_to_bottom_and_builds_html(tmp_path, capsys):

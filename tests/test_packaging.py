@@ -31,7 +31,7 @@ def test_every_dependency_is_pinned_and_torch_is_cpu_safe():
         assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", dep), f"{dep} is not pinned"
     assert "torch==2.13.0" in project["dependencies"]
     assert not any(d.startswith("torchvision") for d in project["dependencies"])
-    assert project["scripts"]["cnn-course"] == "cnn_course.cli:main"
+    assert project["scripts"]["cnn-course"] == "cnn_course.course.cli:main"
 
 
 def _tracked_notebooks():

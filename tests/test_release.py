@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from cnn_course.grading.release import release
+from cnn_course.course.grading.release import release
 
 
 def _cells(path):

@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from cnn_course.cli import build_parser, main
+from cnn_course.course.cli import build_parser, main
 from cnn_course.transfer import WEIGHTS_DIR, load_pretrained
 from train_helpers import DATASETS, needs_mnist
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from skimage import data
 
-from cnn_course.grading.verdicts import Case, Raises
+from cnn_course.course.grading.verdicts import Case, Raises
 
 W2 = np.array([[1, 0], [0, -1]])
 SOBEL_X = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])

@@ -3,7 +3,7 @@
 Used in place of ``nbgrader.preprocessors.Execute`` in ``Autograde``. nbgrader's own
 per-cell timeout still applies; on top of it:
 
-- the kernel runs inside :mod:`cnn_course.grading.sandbox` (when sandboxing is on);
+- the kernel runs inside :mod:`cnn_course.course.grading.sandbox` (when sandboxing is on);
 - a notebook that runs past ``notebook_timeout`` seconds has its remaining cells
   marked as not run, instead of holding up the batch;
 - output beyond ``max_output_bytes`` is dropped with a note, so megabytes of prints

@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-class CourseError(Exception):
-    """A problem with the instructor's input (missing folder, unknown assignment).
+from cnn_course.errors import CourseError
 
-    The command line turns it into a one-line message and exit code 2.
-    """
+__all__ = ["CourseError", "CourseLayout", "find_layout"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +72,7 @@ def find_layout(root: str | os.PathLike | None = None) -> CourseLayout:
             )
         return CourseLayout(path)
     here = Path.cwd().resolve()
-    for candidate in (here, *here.parents, Path(__file__).resolve().parents[2]):
+    for candidate in (here, *here.parents, Path(__file__).resolve().parents[3]):
         if _looks_like_root(candidate):
             return CourseLayout(candidate)
     raise CourseError(

@@ -9,7 +9,7 @@ the grade is decided here, in the grader's own process, which never runs student
 2. A sandboxed runner (:mod:`.probe_runner`) executes the student's answer cells and
    calls their functions on those inputs; torch, scipy, scikit-image, scikit-learn,
    cnn_course and ``numpy.pad`` are replaced by stubs that raise when used (the list
-   matches ``cnn_course.checks.SHORTCUTS``). Results come back as plain ``.npy`` files.
+   matches ``cnn_course.course.testing.SHORTCUTS``). Results come back as plain ``.npy`` files.
 3. :func:`judge` compares them with the references: a test cell earns its points when
    every one of its cases matches.
 """

@@ -10,12 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from .grading.config import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT
-from .grading.paths import CourseError, find_layout
+from ..grading.config import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT
+from ..grading.paths import CourseError, find_layout
 
 
 def _cmd_release(args) -> int:
-    from .grading.release import release
+    from ..grading.release import release
 
     for path in release(find_layout(args.course_root), args.assignments or None):
         print(f"released {path}")
@@ -23,7 +23,7 @@ def _cmd_release(args) -> int:
 
 
 def _cmd_grade(args) -> int:
-    from .grading.grade import format_table, grade
+    from ..grading.grade import format_table, grade
 
     rows = grade(find_layout(args.course_root), args.assignment, args.submissions,
                  args.out, workspace=args.workspace, cell_timeout=args.timeout,
@@ -37,7 +37,7 @@ def _cmd_grade(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from .grading.check import check_notebook, report
+    from ..grading.check import check_notebook, report
 
     if not Path(args.notebook).is_file():
         raise CourseError(f"no notebook at {args.notebook}")
@@ -47,14 +47,14 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from .grading.demo import demo
+    from ..grading.demo import demo
 
     demo(find_layout(args.course_root), args.out)
     return 0
 
 
 def _cmd_lectures(args) -> int:
-    from .lectures import build_lectures
+    from ..notebooks import build_lectures
 
     ok = build_lectures(find_layout(args.course_root).root / "lectures", args.out,
                         html=args.html, names=args.names)
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", action="store_true", help="also write HTML")
     p.set_defaults(func=_cmd_lectures)
 
-    from .train_cli import add_parsers
+    from .train import add_parsers
     add_parsers(sub)
     return parser
 

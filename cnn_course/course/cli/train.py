@@ -48,8 +48,8 @@ def _load(name: str, root, limit_train=None, limit_test=None):
     """``(train, test, mean, std)`` for a dataset name (or ``folder:PATH``)."""
     import torch
 
-    from . import data
-    from .augment import CIFAR10_MEAN, CIFAR10_STD, MNIST_MEAN, MNIST_STD
+    from cnn_course import data
+    from cnn_course.augment import CIFAR10_MEAN, CIFAR10_STD, MNIST_MEAN, MNIST_STD
 
     if name in ("mnist", "fashion-mnist"):
         loader = data.mnist if name == "mnist" else data.fashion_mnist
@@ -96,7 +96,7 @@ def _load(name: str, root, limit_train=None, limit_test=None):
 
 
 def _augmentation(kind: str, size: int, mean, std):
-    from .augment import (
+    from cnn_course.augment import (
         ColorJitter,
         Compose,
         HorizontalFlip,
@@ -117,7 +117,7 @@ def _augmentation(kind: str, size: int, mean, std):
 
 
 def _build_model(model_name: str, train, threads_hint: bool = True):
-    from .transfer import build
+    from cnn_course.transfer import build
 
     arch, kwargs = MODELS[model_name]
     kwargs = dict(kwargs)
@@ -132,7 +132,7 @@ def _build_model(model_name: str, train, threads_hint: bool = True):
 
 
 def _settings(args, model_name: str, colour: bool) -> dict:
-    from .train import fast_mode
+    from cnn_course.train import fast_mode
 
     recipe = dict(RECIPES["colour" if colour else "gray"])
     recipe.update(MODEL_RECIPES.get(model_name, {}))
@@ -151,8 +151,8 @@ def _train(args, model_name: str, dataset: str, checkpoint: Path | None):
 
     import torch
 
-    from .device import get_device
-    from .train import (
+    from cnn_course.device import get_device
+    from cnn_course.train import (
         cosine_schedule,
         evaluate,
         fast_mode,
@@ -240,7 +240,7 @@ def _train(args, model_name: str, dataset: str, checkpoint: Path | None):
 def _cmd_train(args) -> int:
     import torch
 
-    from .data import DataError
+    from cnn_course.data import DataError
 
     out = args.out or Path("runs") / f"{args.model}-{args.dataset.replace(':', '_')}.pt"
     out = Path(out)
@@ -265,9 +265,9 @@ def _cmd_pretrain(args) -> int:
 
     import torch
 
-    from .data import DataError
-    from .train import fast_mode
-    from .transfer import WEIGHTS_DIR, save_pretrained
+    from cnn_course.data import DataError
+    from cnn_course.train import fast_mode
+    from cnn_course.transfer import WEIGHTS_DIR, save_pretrained
 
     out = Path(args.out) if args.out else WEIGHTS_DIR
     if fast_mode() and out.resolve() == WEIGHTS_DIR.resolve():
@@ -336,7 +336,7 @@ def _command(args, name: str) -> str:
 
 def _source_files(name: str) -> dict[str, str]:
     """The files (and md5s) a dataset was read from, for the weights' metadata."""
-    from . import data
+    from cnn_course import data
 
     if name.startswith("cifar10-jpg"):
         return {"cifar10-jpg/cifar10-jpg.tar.gz": data.CIFAR10_JPG_MD5}

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .ops._validate import output_size
+from cnn_course.ops import output_size
 
 
 def _shape_of(value: Any) -> tuple[int, ...] | None:
@@ -125,7 +125,7 @@ def expect_conv_shape(out: Any, x_shape: tuple[int, ...], w_shape: tuple[int, ..
 
 # Calls that a hand-written numpy part must not make. A module prefix forbids every
 # function defined in that module (Python or C), a "module.function" name one function.
-# The grader's sandbox (cnn_course.grading.verdicts) hides the same libraries.
+# The grader's sandbox (cnn_course.course.grading.verdicts) hides the same libraries.
 SHORTCUTS = (
     "torch",
     "scipy",
@@ -165,7 +165,7 @@ def forbid_shortcuts(fn: Callable, *args: Any, forbidden: Iterable[str] = SHORTC
     does not hide it.
     """
     forbidden = tuple(forbidden)
-    # cnn_course.checks runs the profiler itself; its own frames are not shortcuts.
+    # cnn_course.course.testing runs the profiler itself; its own frames are not shortcuts.
     allowed = (__name__,)
     hits: list[str] = []
 
