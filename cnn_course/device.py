@@ -1,7 +1,11 @@
 """Pick the device a lecture runs on: cuda, then mps, then cpu.
 
+Lectures: every one, from ``lectures/01_fully_connected.ipynb`` on.
+
 Every lecture notebook starts with ``device = get_device()``. The choice is printed
 once per process, so a student always sees where their tensors live.
+:func:`model_device` says where a model already is (the training loop and the
+counting functions follow the model there).
 """
 
 from __future__ import annotations
@@ -35,3 +39,10 @@ def get_device(verbose: bool = True) -> torch.device:
     if verbose:
         print(f"cnn_course: using device {device} ({why})")
     return device
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where ``model``'s first parameter lives; the CPU for a model without any."""
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")

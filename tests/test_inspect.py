@@ -1,11 +1,11 @@
-"""cnn_course.inspect: parameter and MAC counts, the decks' arithmetic, summary."""
+"""cnn_course.analysis: parameter and MAC counts, the decks' arithmetic, summary."""
 
 import pytest
 import torch
 from torch import nn
 
 from cnn_course import models
-from cnn_course.inspect import (
+from cnn_course.analysis import (
     Cost,
     conv_cost,
     count_macs,

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from cnn_course import models
-from cnn_course.inspect import (
+from cnn_course.analysis import (
     empirical_receptive_field,
     receptive_field,
     rf_window,

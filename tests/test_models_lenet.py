@@ -5,7 +5,7 @@ import re
 import pytest
 import torch
 
-from cnn_course.inspect import count_macs, count_params, flop_counter_macs
+from cnn_course.analysis import count_macs, count_params, flop_counter_macs
 from cnn_course.models import REFERENCE, lenet5
 from cnn_course.models.lenet import (
     C3_TABLE,

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from cnn_course.inspect import count_macs, count_params, flop_counter_macs
+from cnn_course.analysis import count_macs, count_params, flop_counter_macs
 from cnn_course.models import (
     REFERENCE,
     BasicBlock,

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnn_course.inspect import count_macs, count_params, flop_counter_macs
+from cnn_course.analysis import count_macs, count_params, flop_counter_macs
 from cnn_course.models import REFERENCE, bilinear_kernel, fcn, unet, unet_output_size
 from cnn_course.models.fcn import upsample
 
