@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ops._validate import check_ndim
-from .ops.signal import correlate2d
+from .ops import check_ndim, correlate2d
 
 
 def identity(size: int = 3) -> np.ndarray:

@@ -10,14 +10,15 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .ops._validate import check_ndim
+from .ops import check_ndim
 
 
 def _pair(a, b) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(a, dtype=np.float64).ravel()
     b = np.asarray(b, dtype=np.float64).ravel()
     if a.shape != b.shape:
-        raise ValueError(f"expected a and b of the same size, got {a.size} and {b.size}")
+        raise ValueError(
+            f"expected a and b of the same size, got {a.size} and {b.size}")
     return a, b
 
 
@@ -28,7 +29,8 @@ def dot(a, b) -> float:
 
 
 def cosine(a, b) -> float:
-    """``a.b / (|a| |b|)``: 1 for vectors pointing the same way, whatever their length."""
+    """``a.b / (|a| |b|)``: 1 for vectors pointing the same way, whatever their
+    length."""
     a, b = _pair(a, b)
     norms = np.linalg.norm(a) * np.linalg.norm(b)
     if norms == 0:

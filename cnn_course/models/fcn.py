@@ -1,7 +1,7 @@
 """Fully convolutional networks for semantic segmentation (Long, Shelhamer and
 Darrell, 2015): FCN-32s, FCN-16s and FCN-8s on a classification backbone.
 
-Lecture: ``lectures/12_segmentation.ipynb``.
+Lecture: ``lectures/12_beyond_classification.ipynb``.
 
 A classifier's body downsamples by 32. The FCN scores every position of the
 stride-32 map with a 1×1 convolution (one map per class), then upsamples the scores

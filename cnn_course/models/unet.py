@@ -1,6 +1,6 @@
 """U-Net (Ronneberger, Fischer and Brox, 2015).
 
-Lecture: ``lectures/12_segmentation.ipynb``.
+Lecture: ``lectures/12_beyond_classification.ipynb``.
 
 A contracting path (two 3×3 convolutions and a 2×2 max pooling per level, doubling
 the width: 64, 128, 256, 512, 1024), then an expanding path: a 2×2 up-convolution

@@ -10,17 +10,21 @@ Modules, with the lecture that introduces them:
 
 - ``signal``: single-channel correlation and convolution (03_convolution).
 - ``conv``: padding, conv2d, conv1d, transposed conv2d (04_conv_layer, 07_backprop,
-  12_segmentation).
+  12_beyond_classification).
 - ``pool``: max / average / global pooling, unpooling, upsampling (06_pooling,
-  12_segmentation).
+  12_beyond_classification).
 - ``activations``, ``layers``, ``losses``: ReLU, sigmoid, tanh, affine, dropout,
   softmax cross-entropy (01_fully_connected, 09_overfitting).
 - ``norm``: batch normalisation and local response normalisation (09_overfitting).
 - ``gradcheck``: numerical gradients (07_backprop).
 - ``net``: a tiny numpy CNN trained on the digits (08_lenet).
+
+``check_ndim`` and ``output_size`` are the input checks every op runs first; they are
+public so that the other numpy modules (``cnn_course.kernels``,
+``cnn_course.similarity``) reject bad input in the same words.
 """
 
-from ._validate import output_size
+from ._validate import check_ndim, output_size
 from .activations import (
     relu_backward,
     relu_forward,
@@ -111,7 +115,7 @@ from .signal import (
 )
 
 __all__ = [
-    "output_size",
+    "output_size", "check_ndim",
     # signal
     "correlate1d", "correlate1d_naive", "correlate1d_fast",
     "correlate2d", "correlate2d_naive", "correlate2d_fast",

@@ -2,7 +2,7 @@
 
 Lecture: ``lectures/04_conv_layer.ipynb`` (padding, stride, dilation, output size),
 ``lectures/07_backprop.ipynb`` (the backward pass) and
-``lectures/12_segmentation.ipynb`` (transposed convolution).
+``lectures/12_beyond_classification.ipynb`` (transposed convolution).
 
 Shapes use fixed letters: ``x: (N, C, H, W)``, ``w: (F, C, HH, WW)``, ``b: (F,)``,
 ``out: (N, F, H', W')``. Along each axis the output size is

@@ -2,7 +2,7 @@
 nearest-neighbour and bed-of-nails upsampling, forward and backward.
 
 Lecture: ``lectures/06_pooling.ipynb`` (pooling), ``lectures/07_backprop.ipynb``
-(gradients through pooling) and ``lectures/12_segmentation.ipynb`` (unpooling).
+(gradients through pooling) and ``lectures/12_beyond_classification.ipynb`` (unpooling).
 
 Shapes: ``x: (N, C, H, W)``, ``out: (N, C, H', W')`` with, for a ``KH x KW`` window,
 
