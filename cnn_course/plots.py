@@ -1,8 +1,8 @@
 """Plots for training and for looking inside a network (matplotlib).
 
 Lectures: ``lectures/08_lenet.ipynb`` (curves, confusion matrix, filters),
-``lectures/09_overfitting.ipynb`` (curves), ``lectures/11_transfer.ipynb`` (filters,
-feature maps, nearest neighbours).
+``lectures/09_overfitting.ipynb`` (curves), ``lectures/11_transfer_learning.ipynb``
+(filters, feature maps, nearest neighbours).
 
 Every function returns the ``matplotlib.figure.Figure`` it drew, so a notebook shows
 it and a test can check what is on it.
@@ -113,7 +113,7 @@ def plot_confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor,
     ``normalize=True`` divides each row by its count (per-class recall on the
     diagonal). Counts are written in the cells.
     """
-    from .train import confusion_matrix
+    from .training.metrics import confusion_matrix
 
     cm = confusion_matrix(y_true, y_pred, len(classes)).float()
     if normalize:
@@ -235,7 +235,7 @@ def plot_worst_misclassified(images: torch.Tensor, logits: torch.Tensor,
     """The ``k`` most confidently wrong examples, titled ``true -> predicted (p)``.
 
     ``images`` ``(N, C, H, W)`` in [0, 1] or uint8, ``logits`` ``(N, K)``, ``labels``
-    ``(N,)`` (what :func:`cnn_course.train.predict` returns).
+    ``(N,)`` (what :func:`cnn_course.training.predict` returns).
     """
     index = worst_misclassified(logits, labels, k)
     if len(index) == 0:

@@ -1,7 +1,7 @@
 """Transfer learning: freeze and unfreeze, new heads, two learning rates, embeddings,
 nearest neighbours, and the course's own pretrained backbone.
 
-Lecture: ``lectures/11_transfer.ipynb``.
+Lecture: ``lectures/11_transfer_learning.ipynb``.
 
 The recipe of the lecture, in code::
 
@@ -14,16 +14,16 @@ The recipe of the lecture, in code::
     groups = param_groups(model, lr=0.01)                 #   body at lr / 10
     optimizer = torch.optim.SGD(groups, momentum=0.9)
 
-The backbone ships with the package (``cnn_course/weights/``); ``cnn-course
-pretrain`` is the command that made it, and its metadata file says how.
+The backbone (:class:`cnn_course.models.ConvNet`) ships with the package
+(``cnn_course/weights/``); ``cnn-course pretrain`` is the command that made it, and
+its metadata file says how. The metadata names the architecture, which
+:func:`cnn_course.models.build` builds.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import types
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -31,85 +31,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data.sources import md5sum
+from .device import model_device
+from .errors import CourseError
+from .models import build
+from .training.loader import as_loader
+
 __all__ = [
-    "ConvNet", "convnet", "blocks", "freeze", "unfreeze", "trainable",
+    "blocks", "freeze", "unfreeze", "trainable",
     "head_name", "replace_head", "param_groups", "activations", "embed",
-    "nearest_neighbors", "ARCHITECTURES", "build", "WEIGHTS_DIR", "save_pretrained",
+    "nearest_neighbors", "WEIGHTS_DIR", "save_pretrained",
     "load_pretrained", "pretrained_info", "PretrainedError",
 ]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-
-
-# ----------------------------------------------------------------------------------
-# A small backbone for 32×32 colour images
-# ----------------------------------------------------------------------------------
-
-
-class ConvBlock(nn.Sequential):
-    """Two 3×3 convolutions with batch norm and ReLU, then 2×2 max pooling.
-
-    ``(N, in_channels, H, W) -> (N, out_channels, H/2, W/2)``: VGG's pattern.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__(OrderedDict([
-            ("conv1", nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)),
-            ("bn1", nn.BatchNorm2d(out_channels)),
-            ("relu1", nn.ReLU(inplace=True)),
-            ("conv2", nn.Conv2d(out_channels, out_channels, 3, padding=1,
-                                bias=False)),
-            ("bn2", nn.BatchNorm2d(out_channels)),
-            ("relu2", nn.ReLU(inplace=True)),
-            ("pool", nn.MaxPool2d(2)),
-        ]))
-
-
-class ConvNet(nn.Module):
-    """Three :class:`ConvBlock` s, global average pooling and a linear head.
-
-    ``x: (N, in_channels, H, W) -> (N, num_classes)``, H and W multiples of 8 (32×32
-    CIFAR images: 32 -> 16 -> 8 -> 4, then the average of the 4×4 map). The blocks
-    are named ``block1``, ``block2``, ``block3``, then ``pool`` and ``head``, so
-    ``freeze(model, "block1")`` and ``embed(model, X, layer="block2")`` read well.
-    With the default widths: 288,230 parameters for 6 classes, 38.6 M multiply-adds
-    per 32×32 image.
-    """
-
-    head_name = "head"
-
-    def __init__(self, num_classes: int = 10, in_channels: int = 3,
-                 widths: Sequence[int] = (32, 64, 128)) -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.widths = tuple(widths)
-        c1, c2, c3 = self.widths
-        self.block1 = ConvBlock(in_channels, c1)
-        self.block2 = ConvBlock(c1, c2)
-        self.block3 = ConvBlock(c2, c3)
-        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Linear(c3, num_classes)
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out",
-                                        nonlinearity="relu")
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The embedding the head sees: ``(N, widths[-1])``."""
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"convnet expects (N, {self.in_channels}, H, W), got "
-                             f"shape {tuple(x.shape)}")
-        x = self.block3(self.block2(self.block1(x)))  # (N, c3, H/8, W/8)
-        return self.pool(x)  # (N, c3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))  # (N, num_classes)
-
-
-def convnet(num_classes: int = 10, in_channels: int = 3,
-            widths: Sequence[int] = (32, 64, 128)) -> ConvNet:
-    """Build the course's small backbone (see :class:`ConvNet`)."""
-    return ConvNet(num_classes, in_channels, widths)
 
 
 # ----------------------------------------------------------------------------------
@@ -312,14 +247,12 @@ def embed(model: nn.Module, data, layer: str | None = None, *, pool: str = "avg"
     through ``transform`` (e.g. the normalisation used in training).
     Returns float32 ``(N, D)`` on the CPU, in the order of ``data``.
     """
-    from .train import _as_loader, _model_device
-
     if pool not in ("avg", "flatten"):
         raise ValueError(f"expected pool 'avg' or 'flatten', got {pool!r}")
-    device = torch.device(device) if device is not None else _model_device(model)
+    device = torch.device(device) if device is not None else model_device(model)
     if isinstance(data, torch.Tensor):
         data = (data, torch.zeros(data.shape[0], dtype=torch.long))
-    loader = _as_loader(data, batch_size, False, transform, None, device)
+    loader = as_loader(data, batch_size, False, transform, None, device)
     modules = dict(model.named_modules())
     use_input = layer is None
     name = head_name(model) if use_input else layer
@@ -393,43 +326,8 @@ def nearest_neighbors(features: torch.Tensor, queries: torch.Tensor,
 # ----------------------------------------------------------------------------------
 
 
-class PretrainedError(RuntimeError):
+class PretrainedError(CourseError, RuntimeError):
     """A weight file is missing, corrupted, or does not fit the architecture."""
-
-
-def _lenet(variant: str):
-    def build_lenet(num_classes=10, in_channels=1, input_size=28):
-        from .models import lenet5
-
-        return lenet5(variant, num_classes, in_channels, input_size)
-    return build_lenet
-
-
-def _resnet_cifar(num_classes=10, in_channels=3, depth=20):
-    from .models import resnet_cifar
-
-    return resnet_cifar(depth, num_classes, in_channels)
-
-
-#: Architectures the command line and the weight files refer to by name.
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
-    "convnet": convnet,
-    "lenet5-classic": _lenet("classic"),
-    "lenet5-modern": _lenet("modern"),
-    "resnet20": _resnet_cifar,
-}
-
-
-def build(arch: str, **kwargs) -> nn.Module:
-    """Build architecture ``arch`` (a key of :data:`ARCHITECTURES`)."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; choose from "
-                         f"{sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[arch](**kwargs)
-
-
-def _md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
 
 
 def save_pretrained(model: nn.Module, name: str, arch: str, arch_kwargs: dict,
@@ -446,7 +344,7 @@ def save_pretrained(model: nn.Module, name: str, arch: str, arch_kwargs: dict,
     torch.save(state, weights)
     info = {"name": name, "arch": arch, "arch_kwargs": arch_kwargs, **metadata,
             "file": weights.name, "bytes": weights.stat().st_size,
-            "md5": _md5(weights)}
+            "md5": md5sum(weights)}
     (folder / f"{name}.json").write_text(json.dumps(info, indent=2) + "\n")
     return weights
 
@@ -474,7 +372,7 @@ def load_pretrained(name: str = "convnet_cifar10_animals",
     weights = Path(folder) / info["file"]
     if not weights.is_file():
         raise PretrainedError(f"{weights} is missing (its metadata is there)")
-    got = _md5(weights)
+    got = md5sum(weights)
     if got != info["md5"]:
         raise PretrainedError(f"{weights} is corrupted: md5 {got}, the metadata "
                               f"says {info['md5']}")

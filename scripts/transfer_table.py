@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from cnn_course import data
-from cnn_course.augment import (
+from cnn_course.data.augment import (
     CIFAR10_MEAN,
     CIFAR10_STD,
     Compose,
@@ -39,10 +39,10 @@ from cnn_course.augment import (
     Normalize,
     RandomCrop,
 )
-from cnn_course.train import cosine_schedule, evaluate, fast_mode, fit
+from cnn_course.models import convnet
+from cnn_course.training import cosine_schedule, evaluate, fast_mode, fit
 from cnn_course.transfer import (
     WEIGHTS_DIR,
-    convnet,
     embed,
     load_pretrained,
     param_groups,
@@ -137,10 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"backbone: {args.backbone} (pretrained on {info['data']['dataset']}, "
           f"test accuracy {info['test_accuracy']:.3f}); target: "
           f"{', '.join(data.CIFAR10_VEHICLES)}")
-    train_all = data.cifar10("train", args.data_root, cache=args.cache,
-                             classes=data.CIFAR10_VEHICLES)
-    test = data.cifar10("test", args.data_root, cache=args.cache,
-                        classes=data.CIFAR10_VEHICLES)
+    train_all, test, _, _ = data.load("cifar10-vehicles", args.data_root,
+                                      cache=args.cache)
     if args.test_limit:
         test = data.per_class(test, args.test_limit, seed=0)
     normalize = Normalize(CIFAR10_MEAN, CIFAR10_STD)

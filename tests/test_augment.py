@@ -1,10 +1,10 @@
-"""cnn_course.augment: each transform does what it says, batch-wise and seeded."""
+"""cnn_course.data.augment: each transform does what it says, batch-wise and seeded."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from cnn_course.augment import (
+from cnn_course.data.augment import (
     ColorJitter,
     Compose,
     HorizontalFlip,

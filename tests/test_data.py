@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from cnn_course import data
+from cnn_course.data import cifar, sources
 from train_helpers import (  # noqa: F401  (fixtures)
     DATASETS,
     cifar_cache,
@@ -25,7 +26,7 @@ from train_helpers import (  # noqa: F401  (fixtures)
 LABELS = "t10k-labels-idx1-ubyte.gz"
 
 
-def no_network(url, timeout=None):
+def no_network(url, output_file, pooch):
     raise urllib.error.URLError("no network in this test")
 
 
@@ -79,7 +80,7 @@ def test_mnist_shapes_dtypes_ranges_and_known_labels():
 def test_mnist_found_through_the_environment_variable(monkeypatch, isolated_cache):
     """CNN_COURSE_DATA names the data root when no argument is given."""
     monkeypatch.setenv("CNN_COURSE_DATA", str(DATASETS))
-    ds = data.mnist("test", download=False, limit=10, opener=no_network)
+    ds = data.mnist("test", download=False, limit=10, downloader=no_network)
     assert ds.labels.tolist()[:3] == [7, 2, 1]
     assert not isolated_cache.exists()  # nothing written to the cache
 
@@ -186,26 +187,16 @@ def test_corrupted_download_leaves_nothing_behind(tmp_path):
 def test_interrupted_download_leaves_nothing_behind(tmp_path):
     """A connection that dies mid-stream raises and leaves no partial file."""
 
-    class Dying:
-        headers = {"Content-Length": "1000000"}
-        sent = 0
-
-        def read(self, n):
-            self.sent += 1
-            if self.sent > 3:
-                raise ConnectionResetError("connection reset by peer")
-            return b"x" * n
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            return False
+    def dying(url, output_file, pooch):
+        with open(output_file, "wb") as out:
+            for _ in range(3):
+                out.write(b"x" * 65536)
+            raise ConnectionResetError("connection reset by peer")
 
     target = tmp_path / "dest" / "file.bin"
     with pytest.raises(data.DataError, match="connection reset"):
         data.download("https://example.org/file.bin", target, None,
-                      opener=lambda url, timeout: Dying(), progress=False)
+                      downloader=dying, progress=False)
     assert list(target.parent.iterdir()) == []
 
 
@@ -213,7 +204,7 @@ def test_missing_file_without_network_names_file_url_and_folder(tmp_path):
     """No file, no network: the message says what to download and where to put it."""
     root = tmp_path / "root"
     with pytest.raises(data.DataError) as err:
-        data.mnist("test", root, cache=tmp_path / "cache", opener=no_network)
+        data.mnist("test", root, cache=tmp_path / "cache", downloader=no_network)
     message = str(err.value)
     assert "t10k-images-idx3-ubyte.gz" in message
     assert "http://yann.lecun.com/exdb/mnist/t10k-images-idx3-ubyte.gz" in message
@@ -238,7 +229,7 @@ def test_fetch_never_writes_into_a_read_only_root(tmp_path, monkeypatch):
     """When the data root is not writable, the download goes to the cache."""
     root = tmp_path / "readonly"
     root.mkdir()
-    monkeypatch.setattr(data, "_writable", lambda folder: folder != root)
+    monkeypatch.setattr(sources, "_writable", lambda folder: folder != root)
     remote = data.RemoteFile(LABELS, data.MNIST_FILES[LABELS],
                              ((DATASETS / "mnist" / LABELS).as_uri(),))
     path = data.fetch(remote, "mnist", root, cache=tmp_path / "cache", progress=False)
@@ -299,12 +290,12 @@ def test_cifar10_reads_the_official_python_format(tmp_path):
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
             info.size = len(raw)
             tar.addfile(info, io.BytesIO(raw))
-    images, labels = data._read_cifar_python(tarball, "test")
+    images, labels = cifar._read_cifar_python(tarball, "test")
     assert images.shape == (3, 3, 32, 32)
     # row-major 3072 = 3 channels of 32x32: the red plane comes first
     assert np.array_equal(images[1, 0].ravel(), batches["test_batch"]["data"][1, :1024])
     assert labels.tolist() == batches["test_batch"]["labels"]
-    train_images, _ = data._read_cifar_python(tarball, "train")
+    train_images, _ = cifar._read_cifar_python(tarball, "train")
     assert train_images.shape == (15, 3, 32, 32)
 
 

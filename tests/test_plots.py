@@ -10,8 +10,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from cnn_course import plots  # noqa: E402
-from cnn_course.train import History  # noqa: E402
-from cnn_course.transfer import activations, convnet, nearest_neighbors  # noqa: E402
+from cnn_course.models import convnet  # noqa: E402
+from cnn_course.training import History  # noqa: E402
+from cnn_course.transfer import activations, nearest_neighbors  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""cnn_course.train: schedules, fit (history, checkpoints, resume, seeds, early
+"""cnn_course.training: schedules, fit (history, checkpoints, resume, seeds, early
 stopping, progress bars), metrics, and the fast-mode CI training runs."""
 
 import math
@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from cnn_course import data
-from cnn_course.augment import Compose, HorizontalFlip, Normalize, RandomCrop
-from cnn_course.train import (
+from cnn_course.data.augment import Compose, HorizontalFlip, Normalize, RandomCrop
+from cnn_course.training import (
     History,
     TensorLoader,
     accuracy,
@@ -286,7 +286,7 @@ def test_fast_mode_follows_the_environment(monkeypatch):
 def test_ci_training_on_digits_beats_chance_by_far():
     """scikit-learn digits, a small conv net, 3 epochs: over 90% test accuracy
     (chance is 10%), in a few seconds on one CPU thread."""
-    from cnn_course.transfer import convnet
+    from cnn_course.models import convnet
 
     full = data.digits()
     order = torch.randperm(len(full), generator=torch.Generator().manual_seed(0))

@@ -9,15 +9,13 @@ import torch
 from torch import nn
 
 from cnn_course import data
-from cnn_course.models import lenet5, resnet_cifar
-from cnn_course.train import evaluate, fit
+from cnn_course.models import ConvNet, convnet, lenet5, resnet_cifar
+from cnn_course.training import evaluate, fit
 from cnn_course.transfer import (
     WEIGHTS_DIR,
-    ConvNet,
     PretrainedError,
     activations,
     blocks,
-    convnet,
     embed,
     freeze,
     head_name,
@@ -245,7 +243,7 @@ def test_shipped_weights_are_small_documented_and_checked():
 @needs_cifar
 def test_shipped_weights_reach_their_recorded_accuracy(cifar_test):
     """On 1,200 animal test images the backbone scores near its recorded accuracy."""
-    from cnn_course.augment import Normalize
+    from cnn_course.data.augment import Normalize
 
     info = pretrained_info(SHIPPED)
     keep = torch.isin(cifar_test.labels,

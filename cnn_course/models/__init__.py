@@ -1,12 +1,15 @@
 """The architecture zoo: torch models faithful to their papers.
 
 Lectures: ``lectures/08_lenet.ipynb`` (LeNet-5), ``lectures/10_architectures.ipynb``
-(AlexNet to MobileNetV2), ``lectures/12_segmentation.ipynb`` (FCN, U-Net).
+(AlexNet to MobileNetV2), ``lectures/11_transfer_learning.ipynb`` (``ConvNet``, the
+course's own backbone), ``lectures/12_beyond_classification.ipynb`` (FCN, U-Net).
 
 Every builder takes ``num_classes`` and ``in_channels``; every model checks its
-input and names the shape it expects. ``REFERENCE`` collects the parameter and
-multiply-add counts of the papers and of torchvision, which the tests check
-against the models as built (with ``cnn_course.inspect``).
+input and names the shape it expects. ``build(name)`` builds the architectures that
+the commands and the weight files refer to by name (:mod:`.registry`).
+``REFERENCE`` collects the parameter and multiply-add counts of the papers and of
+torchvision, which the tests check against the models as built (with
+``cnn_course.analysis``).
 """
 
 from . import alexnet as _alexnet_module
@@ -18,6 +21,7 @@ from . import resnet as _resnet_module
 from . import unet as _unet_module
 from . import vgg as _vgg_module
 from .alexnet import AlexNet, alexnet
+from .convnet import ConvBlock, ConvNet, convnet
 from .densenet import (
     DenseBlock,
     DenseLayer,
@@ -47,6 +51,7 @@ from .lenet import (
     lenet5,
 )
 from .mobilenet import InvertedResidual, MobileNetV2, mobilenet_v2
+from .registry import build, canonical, names
 from .resnet import (
     BasicBlock,
     Bottleneck,
@@ -76,7 +81,7 @@ REFERENCE: dict[str, dict] = {
 }
 
 __all__ = [
-    "REFERENCE",
+    "REFERENCE", "build", "canonical", "names",
     "lenet5", "LeNet5", "LeNet5Modern", "ScaledTanh", "Subsampling", "PartialConv2d",
     "RBFOutput",
     "alexnet", "AlexNet",
@@ -91,4 +96,5 @@ __all__ = [
     "mobilenet_v2", "MobileNetV2", "InvertedResidual",
     "fcn", "FCN", "Backbone", "bilinear_kernel",
     "unet", "UNet", "unet_output_size",
+    "convnet", "ConvNet", "ConvBlock",
 ]

@@ -9,27 +9,48 @@ that ``--resume`` continues from.
 default CIFAR-10's six animal classes) and writes the weights and their metadata
 (data used, command, accuracy, md5) to ``cnn_course/weights/``.
 
-Heavy imports (torch, the data) happen inside the command functions, so
-``cnn-course --help`` stays fast.
+The model names come from :mod:`cnn_course.models.registry` and the dataset names
+from :mod:`cnn_course.data.registry`. Heavy imports (torch, the data, those
+registries) happen inside the command functions, so ``cnn-course --help`` stays
+fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-# model name -> (architecture in cnn_course.transfer.ARCHITECTURES, its keywords)
-MODELS = {
-    "lenet5": ("lenet5-classic", {}),
-    "lenet5-classic": ("lenet5-classic", {}),
-    "lenet5-modern": ("lenet5-modern", {}),
-    "convnet": ("convnet", {}),
-    "resnet20": ("resnet20", {}),
-}
 
-DATASETS = ("mnist", "fashion-mnist", "cifar10", "cifar10-animals",
-            "cifar10-vehicles", "digits")
+class _Names:
+    """A registry's names, looked up only when argparse needs them (to check a value
+    or to print the help), so that building the parser never imports torch."""
+
+    def __init__(self, lookup: Callable[[], Sequence[str]]) -> None:
+        self._lookup = lookup
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lookup())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._lookup()
+
+    def __str__(self) -> str:
+        return ", ".join(self._lookup())
+
+
+def _model_names() -> list[str]:
+    from cnn_course.models import names
+
+    return names(aliases=True)
+
+
+def _dataset_names() -> tuple[str, ...]:
+    from cnn_course.data import names
+
+    return names()
+
 
 # The recipe: what works for each kind of data (every value can be overridden).
 RECIPES = {
@@ -39,64 +60,13 @@ RECIPES = {
                "augment": "crop-flip"},
 }
 
-# Per-model changes to the recipe: the classic LeNet-5's RBF output gives large
-# scores (squared distances over 84 units), so it needs a ten times smaller step.
-MODEL_RECIPES = {"lenet5": {"lr": 0.005}, "lenet5-classic": {"lr": 0.005}}
-
-
-def _load(name: str, root, limit_train=None, limit_test=None):
-    """``(train, test, mean, std)`` for a dataset name (or ``folder:PATH``)."""
-    import torch
-
-    from cnn_course import data
-    from cnn_course.augment import CIFAR10_MEAN, CIFAR10_STD, MNIST_MEAN, MNIST_STD
-
-    if name in ("mnist", "fashion-mnist"):
-        loader = data.mnist if name == "mnist" else data.fashion_mnist
-        train = loader("train", root, limit=limit_train)
-        test = loader("test", root, limit=limit_test)
-        return train, test, MNIST_MEAN, MNIST_STD
-    if name.startswith("cifar10"):
-        classes = {"cifar10": None, "cifar10-animals": data.CIFAR10_ANIMALS,
-                   "cifar10-vehicles": data.CIFAR10_VEHICLES}.get(name)
-        if name not in ("cifar10", "cifar10-animals", "cifar10-vehicles"):
-            raise data.DataError(f"unknown dataset {name!r}")
-        train = data.cifar10("train", root, classes=classes)
-        test = data.cifar10("test", root, classes=classes)
-        if limit_train is not None:  # a class-balanced slice, not the first images
-            train = data.per_class(train, max(limit_train // len(train.classes), 1))
-        if limit_test is not None:
-            test = data.per_class(test, max(limit_test // len(test.classes), 1))
-        return train, test, CIFAR10_MEAN, CIFAR10_STD
-    if name == "digits":
-        full = data.digits()
-        order = torch.randperm(len(full), generator=torch.Generator().manual_seed(0))
-        cut = int(0.8 * len(full))
-        train, test = full.subset(order[:cut]), full.subset(order[cut:])
-        if limit_train is not None:
-            train = train.subset(torch.arange(min(limit_train, len(train))))
-        return train, test, (0.3,), (0.35,)
-    if name.startswith("folder:"):
-        folder = Path(name.split(":", 1)[1])
-        if (folder / "train").is_dir() and (folder / "test").is_dir():
-            train = data.image_folder(folder / "train", size=32)
-            test = data.image_folder(folder / "test", size=32, classes=train.classes)
-        else:
-            full = data.image_folder(folder, size=32)
-            gen = torch.Generator().manual_seed(0)
-            order = torch.randperm(len(full), generator=gen)
-            cut = int(0.8 * len(full))
-            train, test = full.subset(order[:cut]), full.subset(order[cut:])
-        X = train.images.float() / 255
-        mean = X.mean(dim=(0, 2, 3)).tolist()
-        std = X.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
-        return train, test, tuple(mean), tuple(std)
-    raise data.DataError(f"unknown dataset {name!r}; choose from {DATASETS} or "
-                         f"folder:PATH")
+# Per-architecture changes to the recipe: the classic LeNet-5's RBF output gives
+# large scores (squared distances over 84 units), so it needs a ten times smaller step.
+MODEL_RECIPES = {"lenet5-classic": {"lr": 0.005}}
 
 
 def _augmentation(kind: str, size: int, mean, std):
-    from cnn_course.augment import (
+    from cnn_course.data.augment import (
         ColorJitter,
         Compose,
         HorizontalFlip,
@@ -116,13 +86,12 @@ def _augmentation(kind: str, size: int, mean, std):
     return Compose(steps + [Normalize(mean, std)]), Normalize(mean, std)
 
 
-def _build_model(model_name: str, train, threads_hint: bool = True):
-    from cnn_course.transfer import build
+def _build_model(model_name: str, train):
+    from cnn_course.models import build, canonical
 
-    arch, kwargs = MODELS[model_name]
-    kwargs = dict(kwargs)
+    arch = canonical(model_name)
     _, channels, height, width = train.images.shape
-    kwargs.update(num_classes=len(train.classes), in_channels=channels)
+    kwargs = {"num_classes": len(train.classes), "in_channels": channels}
     if arch.startswith("lenet5"):
         if (height, width) not in ((28, 28), (32, 32)):
             raise ValueError(f"{model_name} needs 28x28 or 32x32 images, the data "
@@ -132,10 +101,11 @@ def _build_model(model_name: str, train, threads_hint: bool = True):
 
 
 def _settings(args, model_name: str, colour: bool) -> dict:
-    from cnn_course.train import fast_mode
+    from cnn_course.models import canonical
+    from cnn_course.training import fast_mode
 
     recipe = dict(RECIPES["colour" if colour else "gray"])
-    recipe.update(MODEL_RECIPES.get(model_name, {}))
+    recipe.update(MODEL_RECIPES.get(canonical(model_name), {}))
     for key in recipe:
         value = getattr(args, key, None)
         if value is not None:
@@ -151,8 +121,10 @@ def _train(args, model_name: str, dataset: str, checkpoint: Path | None):
 
     import torch
 
+    from cnn_course import data
+    from cnn_course.analysis import count_params
     from cnn_course.device import get_device
-    from cnn_course.train import (
+    from cnn_course.training import (
         cosine_schedule,
         evaluate,
         fast_mode,
@@ -170,7 +142,8 @@ def _train(args, model_name: str, dataset: str, checkpoint: Path | None):
 
     limit_train = args.limit if args.limit else (2000 if fast_mode() else None)
     limit_test = 1000 if fast_mode() else None
-    train, test, mean, std = _load(dataset, args.data_root, limit_train, limit_test)
+    train, test, mean, std = data.load(dataset, args.data_root,
+                                       limit_train=limit_train, limit_test=limit_test)
     colour = train.images.shape[1] == 3
     recipe = _settings(args, model_name, colour)
     size = train.images.shape[-1]
@@ -178,7 +151,7 @@ def _train(args, model_name: str, dataset: str, checkpoint: Path | None):
 
     torch.manual_seed(args.seed)
     arch, arch_kwargs, model = _build_model(model_name, train)
-    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    n_params = count_params(model).trainable
     print(f"model: {model_name} ({n_params:,} parameters); data: {train.name} "
           f"{len(train):,} images, {test.name} {len(test):,}; classes: "
           f"{', '.join(train.classes)}")
@@ -265,8 +238,8 @@ def _cmd_pretrain(args) -> int:
 
     import torch
 
-    from cnn_course.data import DataError
-    from cnn_course.train import fast_mode
+    from cnn_course.data import DataError, source_files
+    from cnn_course.training import fast_mode
     from cnn_course.transfer import WEIGHTS_DIR, save_pretrained
 
     out = Path(args.out) if args.out else WEIGHTS_DIR
@@ -285,7 +258,7 @@ def _cmd_pretrain(args) -> int:
     history = result["history"]
     metadata = {
         "data": {"dataset": args.source, "train": result["train"].name,
-                 "files": _source_files(result["train"].name),
+                 "files": source_files(result["train"].name),
                  "train_images": len(result["train"]),
                  "test": result["test"].name, "test_images": len(result["test"]),
                  "classes": result["train"].classes,
@@ -334,21 +307,6 @@ def _command(args, name: str) -> str:
     return " ".join(parts)
 
 
-def _source_files(name: str) -> dict[str, str]:
-    """The files (and md5s) a dataset was read from, for the weights' metadata."""
-    from cnn_course import data
-
-    if name.startswith("cifar10-jpg"):
-        return {"cifar10-jpg/cifar10-jpg.tar.gz": data.CIFAR10_JPG_MD5}
-    if name.startswith("cifar10"):
-        return {f"cifar10/{data.CIFAR10_PYTHON.name}": data.CIFAR10_PYTHON.md5}
-    if name.startswith("mnist"):
-        return {f"mnist/{k}": v for k, v in data.MNIST_FILES.items()}
-    if name.startswith("fashion-mnist"):
-        return {f"fashion-mnist/{k}": v for k, v in data.FASHION_FILES.items()}
-    return {}
-
-
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=None,
                    help="default: the recipe's (20 gray, 30 colour; 1 in fast mode)")
@@ -385,10 +343,12 @@ def _common(p: argparse.ArgumentParser) -> None:
 def add_parsers(sub) -> None:
     """Register ``train`` and ``pretrain`` on the ``cnn-course`` subparsers."""
     p = sub.add_parser("train", help="train a model on a dataset and save a checkpoint")
-    p.add_argument("model", choices=sorted(MODELS))
-    p.add_argument("--dataset", required=True,
-                   help=f"one of {', '.join(DATASETS)}, or folder:PATH (a folder of "
-                   "class sub-folders, or with train/ and test/ inside)")
+    p.add_argument("model", choices=_Names(_model_names))
+    dataset = p.add_argument(
+        "--dataset", required=True,
+        help="one of %(datasets)s, or folder:PATH (a folder of class sub-folders, or "
+        "with train/ and test/ inside)")
+    dataset.datasets = _Names(_dataset_names)  # %(datasets)s in the help
     p.add_argument("--out", type=Path, default=None,
                    help="checkpoint file (default runs/MODEL-DATASET.pt)")
     _common(p)
@@ -397,7 +357,7 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("pretrain",
                        help="train the transfer-learning backbone and write its "
                        "weights and metadata")
-    p.add_argument("--arch", choices=sorted(MODELS), default="convnet")
+    p.add_argument("--arch", choices=_Names(_model_names), default="convnet")
     p.add_argument("--source", default="cifar10-animals",
                    help="the source task (default cifar10-animals)")
     p.add_argument("--name", default=None,
