@@ -1,5 +1,8 @@
 """Pieces shared by every model file: input checks and the papers' LRN.
 
+Lectures: ``lectures/08_lenet.ipynb``, ``lectures/10_architectures.ipynb``,
+``lectures/12_beyond_classification.ipynb``, through every model file.
+
 Every model checks its input in ``forward`` before any arithmetic, so a student who
 feeds a 28×28 image to a network built for 32×32 reads a sentence naming the input
 the network expects, not a matrix-multiply shape error three layers later.

@@ -9,7 +9,8 @@ says what was expected.
 Modules, with the lecture that introduces them:
 
 - ``signal``: single-channel correlation and convolution (03_convolution).
-- ``conv``: padding, conv2d, conv1d, transposed conv2d (04_conv_layer, 07_backprop,
+- ``pad``: zero, reflect and replicate padding (04_conv_layer, 07_backprop).
+- ``conv``: conv2d, conv1d, transposed conv2d (04_conv_layer, 07_backprop,
   12_beyond_classification).
 - ``pool``: max / average / global pooling, unpooling, upsampling (06_pooling,
   12_beyond_classification).
@@ -34,7 +35,6 @@ from .activations import (
     tanh_forward,
 )
 from .conv import (
-    PAD_MODES,
     conv1d_backward,
     conv1d_backward_fast,
     conv1d_backward_naive,
@@ -53,8 +53,6 @@ from .conv import (
     conv_transpose2d_forward,
     conv_transpose2d_forward_fast,
     conv_transpose2d_forward_naive,
-    pad2d,
-    pad2d_backward,
 )
 from .gradcheck import gradcheck, numerical_gradient, rel_error
 from .layers import (
@@ -78,6 +76,7 @@ from .norm import (
     local_response_norm_backward,
     local_response_norm_forward,
 )
+from .pad import PAD_MODES, pad2d, pad2d_backward
 from .pool import (
     avgpool2d_backward,
     avgpool2d_backward_fast,

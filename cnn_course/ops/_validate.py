@@ -1,5 +1,9 @@
 """Input checks shared by every op: errors that say what was expected.
 
+Lectures: ``lectures/03_convolution.ipynb`` to ``lectures/07_backprop.ipynb``,
+through every op (and :mod:`cnn_course.kernels`, :mod:`cnn_course.similarity`, which
+use the public ``check_ndim`` and ``output_size`` of :mod:`cnn_course.ops`).
+
 Every public op calls these before doing any arithmetic, so a student who passes
 the wrong thing gets a sentence, not a numpy broadcasting traceback.
 """

@@ -1,8 +1,9 @@
-"""Convolution layers, forward and backward: padding, conv2d, conv1d, transposed conv2d.
+"""Convolution layers, forward and backward: conv2d, conv1d, transposed conv2d.
 
 Lecture: ``lectures/04_conv_layer.ipynb`` (padding, stride, dilation, output size),
 ``lectures/07_backprop.ipynb`` (the backward pass) and
-``lectures/12_beyond_classification.ipynb`` (transposed convolution).
+``lectures/12_beyond_classification.ipynb`` (transposed convolution). The padding
+itself (``pad_mode`` zeros, reflect or replicate) is :mod:`.pad`.
 
 Shapes use fixed letters: ``x: (N, C, H, W)``, ``w: (F, C, HH, WW)``, ``b: (F,)``,
 ``out: (N, F, H', W')``. Along each axis the output size is
@@ -44,9 +45,8 @@ from ._validate import (
     float_dtype,
     output_size,
 )
+from .pad import PAD_MODES, check_reflect, pad_hw, unpad_hw
 
-PAD_MODES = ("zeros", "reflect", "replicate")
-_NUMPY_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge"}
 
 # The fast paths work on blocks of images small enough for the CPU cache: the im2col
 # matrix of a block holds about _BLOCK_ELEMENTS numbers (256 KiB of float32), the
@@ -54,113 +54,6 @@ _NUMPY_PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge
 # more overhead per block). Tuned with benchmarks/bench_conv.py.
 _BLOCK_ELEMENTS = 1 << 16
 _COL2IM_BLOCK_ELEMENTS = 1 << 18
-
-
-# --------------------------------------------------------------------------- padding
-
-
-def _pad_widths(pad) -> tuple[int, int, int, int]:
-    """``(top, bottom, left, right)`` from an int, a pair ``(ph, pw)`` or torch's
-    4-tuple ``(left, right, top, bottom)``."""
-    if isinstance(pad, (tuple, list)) and len(pad) == 4:
-        if not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool)
-                   for p in pad):
-            raise ValueError(f"expected pad to be ints, got {pad!r}")
-        if min(pad) < 0:
-            raise ValueError(f"expected pad >= 0, got {pad!r}")
-        left, right, top, bottom = (int(p) for p in pad)
-        return top, bottom, left, right
-    ph, pw = as_pair("pad", pad, minimum=0)
-    return ph, ph, pw, pw
-
-
-def _check_reflect(widths: tuple[int, int, int, int], H: int, W: int) -> None:
-    """Reflection can only mirror what is there: a pad of ``H`` or more rows has no
-    row to copy from (numpy would reflect again, torch refuses; we refuse too)."""
-    top, bottom, left, right = widths
-    if max(top, bottom) >= H or max(left, right) >= W:
-        raise ValueError(
-            f"reflect padding needs pad < input size: got pad (top, bottom, left, "
-            f"right) = {widths} for an input of H = {H}, W = {W}; use a smaller pad "
-            f"or pad_mode='replicate'"
-        )
-
-
-def _pad_hw(x: np.ndarray, widths: tuple[int, int, int, int], mode: str,
-            axes: tuple[int, int]) -> np.ndarray:
-    """Pad the two spatial ``axes`` of ``x``; the result is C-contiguous in the axis
-    order of ``x`` (so padding a transposed view also makes the layout change)."""
-    top, bottom, left, right = widths
-    spec = [(0, 0)] * x.ndim
-    spec[axes[0]] = (top, bottom)
-    spec[axes[1]] = (left, right)
-    if mode == "zeros":
-        out = np.zeros(
-            tuple(n + a + b for n, (a, b) in zip(x.shape, spec)), dtype=x.dtype
-        )
-        inside = tuple(slice(a, a + n) for n, (a, _) in zip(x.shape, spec))
-        out[inside] = x
-        return out
-    return np.pad(x, spec, mode=_NUMPY_PAD_MODE[mode])
-
-
-def pad2d(x: np.ndarray, pad: IntOrPair | tuple[int, int, int, int],
-          mode: str = "zeros") -> np.ndarray:
-    """Pad the two spatial axes of a batch of images.
-
-    Args:
-        x: ``(N, C, H, W)``.
-        pad: an int (all four sides), a pair ``(ph, pw)`` (rows above and below,
-            columns left and right), or torch's ``(left, right, top, bottom)``.
-        mode: ``"zeros"`` (fill with 0), ``"reflect"`` (mirror without repeating the
-            edge: ``[a, b, c] -> [b, a, b, c, b]``) or ``"replicate"`` (repeat the
-            edge: ``[a, b, c] -> [a, a, b, c, c]``), as ``torch.nn.functional.pad``
-            with ``constant``, ``reflect`` and ``replicate``.
-
-    Returns:
-        ``(N, C, H + top + bottom, W + left + right)``.
-    """
-    x = check_ndim("x", x, 4, "(N, C, H, W)")
-    check_choice("mode", mode, PAD_MODES)
-    widths = _pad_widths(pad)
-    if mode == "reflect":
-        _check_reflect(widths, x.shape[2], x.shape[3])
-    return _pad_hw(x, widths, mode, axes=(2, 3))
-
-
-def _fold_axis(g: np.ndarray, before: int, after: int, mode: str,
-               axis: int) -> np.ndarray:
-    """Gradient of padding along one axis: each padded copy sends its gradient back
-    to the pixel it was copied from."""
-    g = np.moveaxis(g, axis, 0)  # (padded length, ...)
-    n = g.shape[0] - before - after
-    dx = g[before : before + n].copy()  # (length, ...)
-    if mode != "zeros":  # zeros are constants: their gradient is simply dropped
-        for k in range(before):  # padded position k mirrors pixel -(before - k)
-            dx[before - k if mode == "reflect" else 0] += g[k]
-        for k in range(after):  # padded position n + k mirrors pixel n + k
-            dx[n - 2 - k if mode == "reflect" else n - 1] += g[before + n + k]
-    return np.moveaxis(dx, 0, axis)
-
-
-def _unpad_hw(g: np.ndarray, widths: tuple[int, int, int, int], mode: str,
-              axes: tuple[int, int]) -> np.ndarray:
-    top, bottom, left, right = widths
-    g = _fold_axis(g, top, bottom, mode, axes[0])
-    return _fold_axis(g, left, right, mode, axes[1])
-
-
-def pad2d_backward(dout: np.ndarray, pad: IntOrPair | tuple[int, int, int, int],
-                   mode: str = "zeros") -> np.ndarray:
-    """Gradient of :func:`pad2d`: ``dout: (N, C, H_pad, W_pad) -> dx: (N, C, H, W)``.
-
-    Zero padding drops the border gradient; reflect and replicate padding add it to
-    the pixels that were copied into the border.
-    """
-    dout = check_ndim("dout", dout, 4, "(N, C, H_pad, W_pad)")
-    check_choice("mode", mode, PAD_MODES)
-    widths = _pad_widths(pad)
-    return np.ascontiguousarray(_unpad_hw(dout, widths, mode, axes=(2, 3)))
 
 
 # --------------------------------------------------------------------------- geometry
@@ -206,7 +99,7 @@ def _conv_geometry(x: np.ndarray, w: np.ndarray, stride, pad, dilation,
     dh, dw = as_pair("dilation", dilation, minimum=1)
     check_choice("pad_mode", pad_mode, PAD_MODES)
     if pad_mode == "reflect":
-        _check_reflect((ph, ph, pw, pw), H, W)
+        check_reflect((ph, ph, pw, pw), H, W)
     H_out = output_size(H, HH, sh, ph, dh, axis=axes[0])
     W_out = output_size(W, WW, sw, pw, dw, axis=axes[1])
     return ConvGeometry(N, C, H, W, F, HH, WW, (sh, sw), (ph, pw), (dh, dw),
@@ -255,7 +148,7 @@ def conv2d_forward_naive(
     geo = _conv_geometry(x, w, stride, pad, dilation, pad_mode)
     b = _check_bias(b, geo.F)
     dtype = float_dtype(x, w, b)
-    xp = _pad_hw(x.astype(dtype, copy=False), geo.widths, pad_mode, axes=(2, 3))
+    xp = pad_hw(x.astype(dtype, copy=False), geo.widths, pad_mode, axes=(2, 3))
     (sh, sw), (dil_h, dil_w) = geo.stride, geo.dilation
     span_h, span_w = dil_h * (geo.HH - 1) + 1, dil_w * (geo.WW - 1) + 1
     out = np.zeros((geo.N, geo.F, geo.H_out, geo.W_out), dtype=dtype)
@@ -293,7 +186,7 @@ def conv2d_backward_naive(
     dout = check_shape("dout", dout, (geo.N, geo.F, geo.H_out, geo.W_out),
                        "(N, F, H', W')")
     dtype = float_dtype(x, w, b, dout)
-    xp = _pad_hw(x.astype(dtype, copy=False), geo.widths, pad_mode, axes=(2, 3))
+    xp = pad_hw(x.astype(dtype, copy=False), geo.widths, pad_mode, axes=(2, 3))
     (sh, sw), (dil_h, dil_w) = geo.stride, geo.dilation
     span_h, span_w = dil_h * (geo.HH - 1) + 1, dil_w * (geo.WW - 1) + 1
     dxp = np.zeros_like(xp)
@@ -308,7 +201,7 @@ def conv2d_backward_naive(
                     dxp[n, :, rows, cols] += dout[n, f, i, j] * w[f]
                     dw[f] += dout[n, f, i, j] * xp[n, :, rows, cols]
     db = dout.sum(axis=(0, 2, 3)).astype(dtype)
-    dx = np.ascontiguousarray(_unpad_hw(dxp, geo.widths, pad_mode, axes=(2, 3)))
+    dx = np.ascontiguousarray(unpad_hw(dxp, geo.widths, pad_mode, axes=(2, 3)))
     return dx, dw, db
 
 
@@ -356,7 +249,7 @@ def _im2col_blocks(x: np.ndarray, geo: ConvGeometry,
         if pad_mode == "zeros":
             xp[:n, ph : ph + geo.H, pw : pw + geo.W] = x_nhwc  # the border stays 0
         else:
-            xp[:n] = _pad_hw(x_nhwc, geo.widths, pad_mode, axes=(1, 2))
+            xp[:n] = pad_hw(x_nhwc, geo.widths, pad_mode, axes=(1, 2))
         np.copyto(cols[:n], fields[:n])  # the im2col copy
         yield block, cols[:n].reshape(n * P, geo.K)  # (n*H'*W', HH*WW*C)
 
@@ -439,7 +332,7 @@ def _input_grad(dout: np.ndarray, w_mat: np.ndarray, geo: ConvGeometry,
                 start = p * dil_h * pitch + q * dil_w
                 rows[:, :, start : start + sw * wide_len : sw] += fields[:, p, q]
         dxp = rows[:, :, : Hp * pitch].reshape(n, C, Hp, pitch)[..., :Wp]  # (n,C,Hp,Wp)
-        dx[block] = _unpad_hw(dxp, geo.widths, pad_mode, axes=(2, 3))  # (n, C, H, W)
+        dx[block] = unpad_hw(dxp, geo.widths, pad_mode, axes=(2, 3))  # (n, C, H, W)
     if bias is not None:
         dx += bias[:, None, None]
     return dx
