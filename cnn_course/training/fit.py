@@ -15,6 +15,7 @@ learning-rate schedule, stop early, and use bf16 autocast on CUDA.
 from __future__ import annotations
 
 import copy
+import operator
 import os
 import time
 from collections.abc import Callable
@@ -35,17 +36,10 @@ from .schedules import ConstantSchedule, Schedule
 __all__ = ["fit"]
 
 
-def _higher(new: float, old: float) -> bool:
-    return new > old
-
-
-def _lower(new: float, old: float) -> bool:
-    return new < old
-
-
-# which metric early stopping watches, and what counts as an improvement of it
-_MONITORS = {"val_acc": _higher, "val_loss": _lower, "train_acc": _higher,
-             "train_loss": _lower}
+# which metric early stopping watches, and what counts as an improvement of it:
+# better(new, best) is new > best for accuracies, new < best for losses
+_MONITORS = {"val_acc": operator.gt, "val_loss": operator.lt,
+             "train_acc": operator.gt, "train_loss": operator.lt}
 
 
 def _resume(checkpoint: str | os.PathLike, model: nn.Module,
@@ -176,7 +170,7 @@ def fit(
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.3f}")
 
-        try:
+        try:  # the core: forward, loss, zero_grad, backward, step on every batch
             train = train_epoch(model, train_loader, optimizer, loss_fn,
                                 device=device, bf16=bf16, before_step=set_lr,
                                 after_step=show)
