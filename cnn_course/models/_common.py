@@ -69,3 +69,15 @@ def paper_lrn(size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
     ``alpha * size`` here. Channel-wise only: it changes no spatial receptive field.
     """
     return nn.LocalResponseNorm(size, alpha=alpha * size, beta=beta, k=k)
+
+
+def init_conv_bn(model: nn.Module) -> None:
+    """He initialisation for every convolution (``fan_out``, ReLU gain, no bias
+    change), weight 1 and shift 0 for every batch norm: torchvision's choice for
+    ResNet and the networks built like it."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)

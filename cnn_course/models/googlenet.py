@@ -59,8 +59,10 @@ class GoogLeNetOutputs(NamedTuple):
 class ConvBlock(nn.Module):
     """Convolution, optional batch norm, ReLU: the unit every branch is made of."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
-                 stride: int = 1, padding: int = 0, batch_norm: bool = False) -> None:
+    def __init__(self, in_channels: int, out_channels: int,
+                 kernel_size: int | tuple[int, int], stride: int = 1,
+                 padding: int | tuple[int, int] = 0,
+                 batch_norm: bool = False) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
                               padding=padding, bias=not batch_norm)

@@ -20,6 +20,10 @@ Where the stride of a downsampling bottleneck sits changes the multiply-adds:
 Basic blocks put the stride in their first 3×3 either way; parameter counts do not
 depend on the layout (11,689,512, 21,797,672, 25,557,032 for 18, 34, 50).
 
+``groups`` and ``width_per_group`` (torchvision's names) widen the bottleneck's
+3×3 convolution and split it into groups: ResNeXt (:mod:`.resnext`) is this
+ResNet with ``groups=32, width_per_group=4``.
+
 ``stem="cifar"`` replaces the 7×7 stride-2 convolution and the max pooling by one
 3×3 stride-1 convolution, for 32×32 images (a 4×4 map reaches the pooling).
 ``resnet_cifar(depth)`` is the paper's own CIFAR-10 family (Section 4.2): three
@@ -32,12 +36,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import check_input
+from ._common import check_input, init_conv_bn
 
 
-def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
-    """3×3 convolution with padding 1 (keeps the map size at stride 1), no bias."""
-    return nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, bias=False)
+def conv3x3(in_planes: int, out_planes: int, stride: int = 1,
+            groups: int = 1) -> nn.Conv2d:
+    """3×3 convolution with padding 1 (keeps the map size at stride 1), no bias.
+
+    ``groups`` splits it into that many independent convolutions (ResNeXt).
+    """
+    return nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=1,
+                     groups=groups, bias=False)
 
 
 def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -51,8 +60,12 @@ class BasicBlock(nn.Module):
     expansion = 1
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None, layout: str = "v1") -> None:
+                 downsample: nn.Module | None = None, layout: str = "v1",
+                 groups: int = 1, base_width: int = 64) -> None:
         super().__init__()
+        if groups != 1 or base_width != 64:
+            raise ValueError("BasicBlock only supports groups=1 and base_width=64, "
+                             f"got groups={groups}, base_width={base_width}")
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
@@ -68,21 +81,28 @@ class BasicBlock(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """1×1, 3×3, 1×1: ``(N, inplanes, H, W) -> (N, 4 * planes, H/stride, W/stride)``."""
+    """1×1, 3×3, 1×1: ``(N, inplanes, H, W) -> (N, 4 * planes, H/stride, W/stride)``.
+
+    The inner width is ``planes * base_width / 64 * groups``: ``planes`` for
+    ResNet; for ResNeXt-50 32×4d (``groups=32, base_width=4``) twice that, split
+    into 32 groups of 4 channels in the 3×3 convolution.
+    """
 
     expansion = 4
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None, layout: str = "v1") -> None:
+                 downsample: nn.Module | None = None, layout: str = "v1",
+                 groups: int = 1, base_width: int = 64) -> None:
         super().__init__()
+        width = int(planes * (base_width / 64.0)) * groups
         # v1 (paper): the first 1×1 subsamples, so the 3×3 runs on the small map.
         # v1.5 (torchvision): the 3×3 subsamples; 1×1 convs never skip pixels.
         stride1, stride2 = (stride, 1) if layout == "v1" else (1, stride)
-        self.conv1 = conv1x1(inplanes, planes, stride1)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = conv3x3(planes, planes, stride2)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = conv1x1(planes, planes * self.expansion)
+        self.conv1 = conv1x1(inplanes, width, stride1)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = conv3x3(width, width, stride2, groups)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = conv1x1(width, planes * self.expansion)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
@@ -105,7 +125,8 @@ class ResNet(nn.Module):
     def __init__(self, block: type[BasicBlock | Bottleneck], layers: list[int],
                  num_classes: int = 1000, in_channels: int = 3, layout: str = "v1",
                  stem: str = "imagenet", zero_init_residual: bool = False,
-                 name: str = "resnet") -> None:
+                 name: str = "resnet", groups: int = 1,
+                 width_per_group: int = 64) -> None:
         super().__init__()
         if layout not in ("v1", "v1.5"):
             raise ValueError(f"expected layout 'v1' or 'v1.5', got {layout!r}")
@@ -115,6 +136,8 @@ class ResNet(nn.Module):
         self.in_channels = in_channels
         self.layout = layout
         self.stem = stem
+        self.groups = groups
+        self.base_width = width_per_group
         self.inplanes = 64
         if stem == "imagenet":
             self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
@@ -141,20 +164,16 @@ class ResNet(nn.Module):
                 conv1x1(self.inplanes, planes * block.expansion, stride),
                 nn.BatchNorm2d(planes * block.expansion),
             )
-        layers = [block(self.inplanes, planes, stride, downsample, self.layout)]
+        layers = [block(self.inplanes, planes, stride, downsample, self.layout,
+                        self.groups, self.base_width)]
         self.inplanes = planes * block.expansion
         for _ in range(1, blocks):
-            layers.append(block(self.inplanes, planes, layout=self.layout))
+            layers.append(block(self.inplanes, planes, layout=self.layout,
+                                groups=self.groups, base_width=self.base_width))
         return nn.Sequential(*layers)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out",
-                                        nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_conv_bn(self)
         if zero_init_residual:
             # every block starts as the identity (Goyal et al., 2017)
             for module in self.modules():
