@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lectures bench install clean
+.PHONY: demo test lectures student bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test: $(STAMP)
 # Executed lecture notebooks and HTML, in the git-ignored _build/lectures/.
 lectures: $(STAMP)
 	$(BIN)/cnn-course lectures --html
+
+# The copy to hand out: lectures, assignments and the library, no solutions; a folder
+# and a zip in the git-ignored _build/student/.
+student: $(STAMP)
+	$(BIN)/cnn-course student-copy --out _build/student
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_conv.py

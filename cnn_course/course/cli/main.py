@@ -61,6 +61,16 @@ def _cmd_lectures(args) -> int:
     return 0 if ok else 1
 
 
+def _cmd_student_copy(args) -> int:
+    from ..student_copy import build_student_copy
+
+    layout = find_layout(args.course_root)
+    out = args.out or layout.root / "_build" / "student"
+    folder, archive = build_student_copy(layout, out)
+    print(f"student copy: {folder}/\nzip:          {archive}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cnn-course", description="Release, grade and check the CNN course's assignments."
@@ -108,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("_build/lectures"))
     p.add_argument("--html", action="store_true", help="also write HTML")
     p.set_defaults(func=_cmd_lectures)
+
+    p = sub.add_parser("student-copy", help="the lectures, assignments and library to "
+                       "hand out, as a folder and a zip (no solutions)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="where to write them (default: _build/student/)")
+    p.set_defaults(func=_cmd_student_copy)
 
     from .train import add_parsers
     add_parsers(sub)
