@@ -1,13 +1,18 @@
-"""Execute the lecture notebooks into a build folder (``make lectures``).
+"""One notebook runner for the lectures, the self-check and the tests.
 
-The notebooks in ``lectures/`` carry no outputs, so diffs stay readable; executed
-copies (and, with ``html=True``, HTML pages) are build products in a git-ignored
-folder.
+:func:`run_notebook` executes a notebook in a fresh kernel, in a given folder, with
+the course's kernel arguments; the lectures (``make lectures``), ``cnn-course check``
+and the test suite all call it. The notebooks in ``lectures/`` carry no outputs, so
+diffs stay readable; executed copies (and, with ``html=True``, HTML pages) are build
+products in a git-ignored folder.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -16,13 +21,45 @@ from nbclient import NotebookClient
 from .grading.config import KERNEL_ARGS
 
 
+@contextmanager
+def _environment(env: dict[str, str] | None):
+    saved = {k: os.environ.get(k) for k in env or {}}
+    os.environ.update(env or {})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_notebook(nb: nbformat.NotebookNode, folder: Path, *, timeout: int = 600,
+                 allow_errors: bool = False, env: dict[str, str] | None = None,
+                 extra_arguments: list[str] | None = None,
+                 on_cell: Callable | None = None) -> nbformat.NotebookNode:
+    """Execute ``nb`` in place, top to bottom, with ``folder`` as the working folder.
+
+    ``env`` is set for the kernel; ``on_cell(cell)`` is called as each cell finishes
+    (a progress line, say). With ``allow_errors`` a failing cell does not stop the
+    run; otherwise the first error raises ``CellExecutionError``.
+    """
+    client = NotebookClient(nb, timeout=timeout, allow_errors=allow_errors,
+                            interrupt_on_timeout=True,
+                            extra_arguments=[*KERNEL_ARGS, *(extra_arguments or [])],
+                            resources={"metadata": {"path": str(Path(folder).resolve())}})
+    if on_cell is not None:
+        client.on_cell_executed = lambda cell, **kw: on_cell(cell)
+    with _environment(env):
+        client.execute()
+    return nb
+
+
 def execute_notebook(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
     """Run ``path`` top to bottom in a fresh kernel, in its own folder; raise on error."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, extra_arguments=KERNEL_ARGS,
-                            resources={"metadata": {"path": str(Path(path).parent.resolve())}})
-    client.execute()
-    return nb
+    return run_notebook(nb, Path(path).parent, timeout=timeout)
 
 
 def build_lectures(lectures: Path, out: Path, html: bool = False,

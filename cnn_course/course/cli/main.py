@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..grading.config import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT
+from ..grading.config import DEFAULT_SUBMISSION_CPU
 from ..grading.paths import CourseError, find_layout
 
 
@@ -26,9 +26,10 @@ def _cmd_grade(args) -> int:
     from ..grading.grade import format_table, grade
 
     rows = grade(find_layout(args.course_root), args.assignment, args.submissions,
-                 args.out, workspace=args.workspace, cell_timeout=args.timeout,
-                 notebook_timeout=args.notebook_timeout, feedback=not args.no_feedback,
-                 jobs=args.jobs, force=args.force, allow_unsandboxed=args.allow_unsandboxed)
+                 args.out, workspace=args.workspace, submission_cpu=args.notebook_timeout,
+                 feedback=not args.no_feedback, jobs=args.jobs, force=args.force,
+                 allow_unsandboxed=args.allow_unsandboxed, db_url=args.db_url,
+                 similarity=not args.no_similarity)
     print(format_table(rows))
     print(f"\ngrades CSV: {args.out}")
     if not args.no_feedback:
@@ -37,13 +38,22 @@ def _cmd_grade(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from ..grading.check import check_notebook, report
+    from ..grading.selfcheck import check_notebook, summary
 
     if not Path(args.notebook).is_file():
         raise CourseError(f"no notebook at {args.notebook}")
-    text, ok = report(check_notebook(Path(args.notebook), cell_timeout=args.timeout))
+    text, ok = summary(check_notebook(Path(args.notebook)))
     print(text)
     return 0 if ok else 1
+
+
+def _cmd_examples(args) -> int:
+    from ..grading.examples import write_examples
+
+    layout = find_layout(args.course_root)
+    for name in args.assignments or layout.assignment_names():
+        print(f"wrote {write_examples(layout, name, Path(args.out) / name)}/")
+    return 0
 
 
 def _cmd_demo(args) -> int:
@@ -88,12 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--submissions", required=True, type=Path,
                    help="a folder of student folders, or a zip (also an LMS export)")
     p.add_argument("--out", required=True, type=Path, help="the CSV to write")
-    p.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT,
-                   help=f"seconds per cell (default {DEFAULT_CELL_TIMEOUT})")
     p.add_argument("--workspace", type=Path, default=None,
                    help="nbgrader working folder with the gradebook (default: course/)")
-    p.add_argument("--notebook-timeout", type=int, default=DEFAULT_NOTEBOOK_TIMEOUT,
-                   help=f"seconds per notebook (default {DEFAULT_NOTEBOOK_TIMEOUT})")
+    p.add_argument("--notebook-timeout", type=float, default=DEFAULT_SUBMISSION_CPU,
+                   help="CPU seconds per submission, for the notebook and the grader's "
+                        f"checks together (default {DEFAULT_SUBMISSION_CPU}); the limits "
+                        "per cell and per call are the assignment's own")
+    p.add_argument("--db-url", default=None,
+                   help="the gradebook's SQLAlchemy URL (default: sqlite in the workspace)")
+    p.add_argument("--no-similarity", action="store_true",
+                   help="skip the check for answers copied from others or the library")
     p.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded at once")
     p.add_argument("--force", action="store_true",
                    help="grade again submissions already graded and unchanged")
@@ -104,9 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="run a notebook's visible tests before submitting")
     p.add_argument("notebook", help="your assignment notebook")
-    p.add_argument("--timeout", type=int, default=3 * DEFAULT_CELL_TIMEOUT,
-                   help="seconds per cell")
     p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("examples", help="write the example submissions of the specs")
+    p.add_argument("assignments", nargs="*", help="assignment names (default: all)")
+    p.add_argument("--out", type=Path, default=Path("course/out/examples"))
+    p.set_defaults(func=_cmd_examples)
 
     p = sub.add_parser("demo", help="release, then grade the example submissions")
     p.add_argument("--out", type=Path, default=None,

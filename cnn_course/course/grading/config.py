@@ -1,13 +1,16 @@
 """The course's nbgrader configuration, in one place.
 
 ``course/nbgrader_config.py`` calls :func:`configure` so that the plain ``nbgrader``
-commands (formgrader, export) see the same settings as ``cnn-course``. The settings
-work around the pitfalls listed in ``shared/notes/nbgrader.md``:
+commands (``generate_assignment``, ``autograde``, ``generate_feedback``, ``export``,
+the formgrader) run the same pipeline as ``cnn-course``: the spec's test cells,
+sanitising, the sandboxed kernel, the trusted verdicts and the feedback that shows
+neither hidden tests nor their outputs (:mod:`.preprocessors`). It also works around
+the pitfalls in ``shared/notes/nbgrader.md``:
 
 - the gradebook holds the hidden tests, so it lives in a git-ignored workspace;
 - a SQLite busy timeout, so a second process waits instead of failing;
 - warnings on stderr would zero a graded cell, so they are ignored;
-- feedback shows neither hidden tests nor their tracebacks.
+- student HTML in the feedback is sanitised.
 """
 
 from __future__ import annotations
@@ -16,75 +19,94 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-DEFAULT_CELL_TIMEOUT = 10  # seconds per cell; the example infinite loop costs this much
 # Python kernel arguments: no history file, and no start-up warnings in the terminal.
 KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
-
-
-DEFAULT_NOTEBOOK_TIMEOUT = 300  # seconds for a whole notebook
-VERDICTS_SPEC = "verdicts.py"  # solutions/<assignment>/verdicts.py: the trusted checks
+DEFAULT_SUBMISSION_CPU = 300  # CPU seconds per submission: notebook and checks together
+INSTRUCTOR_FILES = ["spec.py", "verdicts.py"]  # never released, never copied to students
 
 
 def configure(c: Config, workspace: Path, solutions: Path, release: Path,
-              cell_timeout: int = DEFAULT_CELL_TIMEOUT, sandboxed: bool | None = None,
-              notebook_timeout: int = DEFAULT_NOTEBOOK_TIMEOUT) -> Config:
+              sandboxed: bool | None = None,
+              submission_cpu: float = DEFAULT_SUBMISSION_CPU,
+              db_url: str | None = None) -> Config:
     """Fill ``c`` with the course's nbgrader settings.
 
     ``workspace`` is nbgrader's course root: it gets ``submitted/``, ``autograded/``,
-    ``feedback/`` and ``gradebook.db``. ``solutions`` holds the source notebooks and
-    ``release`` receives the student versions. Student kernels run in the sandbox
-    when ``sandboxed`` (default: whenever bubblewrap works here).
+    ``feedback/`` and (unless ``db_url`` names another) ``gradebook.db``.
+    ``solutions`` holds the source notebooks and specs, ``release`` receives the
+    student versions. Student kernels run in the sandbox when ``sandboxed``
+    (default: whenever the sandbox works here).
     """
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import (
         AssignLatePenalties,
         CheckCellMetadata,
         ClearHiddenTests,
+        ClearMarkScheme,
+        ClearOutput,
+        ClearSolutions,
+        ComputeChecksums,
+        DeduplicateIds,
         GetGrades,
         IgnorePattern,
+        IncludeHeaderFooter,
+        InstantiateTests,
         LimitOutput,
+        LockCells,
+        OverwriteCells,
+        OverwriteKernelspec,
         SaveAutoGrades,
+        SaveCells,
     )
 
+    from . import preprocessors as pp
     from .execute import SandboxedExecute
-    from .feedback import AddVerdictSummary, HideGradedTracebacks
-    from .sandbox import probe
+    from .sandbox import detect
 
     if sandboxed is None:
-        sandboxed = probe().sandboxed
-
+        sandboxed = detect().sandboxed
     workspace = Path(workspace).resolve()
+    solutions = str(Path(solutions).resolve())
     c.CourseDirectory.root = str(workspace)
-    c.CourseDirectory.source_directory = str(Path(solutions).resolve())
+    c.CourseDirectory.source_directory = solutions
     c.CourseDirectory.release_directory = str(Path(release).resolve())
-    c.CourseDirectory.db_url = f"sqlite:///{workspace / 'gradebook.db'}?timeout=120"
+    c.CourseDirectory.db_url = db_url or f"sqlite:///{workspace / 'gradebook.db'}?timeout=120"
     c.CourseDirectory.course_id = "cnn_course"
-    # verdicts.py holds the grader's inputs and reference answers: never release it.
     c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
-                                VERDICTS_SPEC]
-    c.Execute.timeout = cell_timeout
-    c.Execute.interrupt_on_timeout = True
+                                *INSTRUCTOR_FILES]
+    for step in ("InsertSpecTests", "TrustedVerdicts", "SaveVerdicts", "SandboxedExecute"):
+        c[step].solutions = solutions
+    c.RebuildFromRelease.release = c.CourseDirectory.release_directory
     c.SandboxedExecute.sandboxed = sandboxed
-    c.SandboxedExecute.notebook_timeout = notebook_timeout
-    c.Autograde.autograde_preprocessors = [
-        SandboxedExecute,  # nbgrader's Execute, with the kernel in the sandbox
-        IgnorePattern,
-        ClearMetadataPreprocessor,
-        LimitOutput,
-        SaveAutoGrades,
-        AssignLatePenalties,
-        CheckCellMetadata,
+    c.SandboxedExecute.submission_cpu = float(submission_cpu)
+    c.SandboxedExecute.extra_arguments = list(KERNEL_ARGS)
+    c.TrustedVerdicts.sandboxed = sandboxed
+    c.TrustedVerdicts.submission_cpu = float(submission_cpu)
+
+    c.GenerateAssignment.preprocessors = [
+        pp.InsertSpecTests,  # the spec's header and test cells, first of all
+        IncludeHeaderFooter, InstantiateTests, LockCells, ClearSolutions, ClearOutput,
+        CheckCellMetadata, ComputeChecksums, SaveCells, ClearHiddenTests, ClearMarkScheme,
+        ComputeChecksums, CheckCellMetadata,
     ]
-    # The kernel's own start-up warnings would land in the grader's terminal.
-    c.Execute.extra_arguments = list(KERNEL_ARGS)
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    c.Autograde.sanitize_preprocessors = [
+        pp.RebuildFromRelease,  # only the student's answer cells survive
+        ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
+    ]
+    c.Autograde.autograde_preprocessors = [
+        SandboxedExecute,  # the notebook in the sandbox, for the feedback
+        pp.TrustedVerdicts,  # the grader's own check decides each test cell
+        IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+        SaveAutoGrades,
+        pp.SaveVerdicts,  # verdicts into the gradebook's comments; flags
+        AssignLatePenalties, CheckCellMetadata,
+    ]
     c.IgnorePattern.enabled = True
     c.IgnorePattern.pattern = r"Warning"
-    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     c.GenerateFeedback.preprocessors = [
-        GetGrades,
-        ClearHiddenTests,
-        HideGradedTracebacks,
-        AddVerdictSummary,
-        CSSHTMLHeaderPreprocessor,
+        GetGrades, pp.ClearHiddenOutputs, ClearHiddenTests, pp.HideGradedTracebacks,
+        pp.VerdictSummary, CSSHTMLHeaderPreprocessor,
     ]
+    c.HTMLExporter.sanitize_html = True  # student HTML and scripts are escaped
     return c

@@ -1,8 +1,10 @@
 """``cnn-course demo``: the course's main job on embedded data, end to end.
 
-1. Release every assignment (``solutions/`` -> ``assignments/``).
-2. Grade the example submissions shipped in ``course/examples/`` with nbgrader.
-3. Print the score table and where the CSV and the feedback went.
+1. Release every assignment (``solutions/`` -> ``assignments/`` and the visible checks).
+2. Write each assignment's example submissions (from its spec) and grade them with
+   nbgrader's pipeline, sandboxed, with the trusted check.
+3. Print each score table with what every example shows, and where the CSVs and the
+   feedback went.
 """
 
 from __future__ import annotations
@@ -10,46 +12,46 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from cnn_course.course.spec.load import load_spec
+
+from .examples import write_examples
 from .grade import format_table, grade
 from .paths import CourseLayout
 from .release import release
 
-DEMO_ASSIGNMENT = "01_convolution"
-
-# What each example submission shows; the tests assert the scores.
-EXAMPLES = {
-    "full_solution": "every part right: full marks",
-    "blank": "the release as handed out: 0",
-    "partly_correct": "parts 1, 3 and 5, zero padding only: partial credit",
-    "raises_at_import": "an import that fails in the pad2d cell",
-    "infinite_loop": "`while True` before correlate2d: cut off by the cell timeout",
-    "edited_test_cell": "conv layer blank, its test cells replaced by `pass`: restored",
-}
-
 
 def demo(layout: CourseLayout, out: Path | None = None, progress: bool = True,
-         release_dir: Path | None = None, jobs: int = 2) -> list:
-    """Release (into ``release_dir``, default ``assignments/``), grade the examples
-    into ``out`` (default ``course/out/demo``), print the table; return the rows."""
+         release_dir: Path | None = None, jobs: int = 2,
+         assignments: list[str] | None = None) -> dict[str, list]:
+    """Release, grade every assignment's examples into ``out`` (default
+    ``course/out/demo``), print the tables; return assignment -> rows."""
     started = time.perf_counter()
     out = Path(out) if out else layout.course / "out" / "demo"
     release_dir = Path(release_dir) if release_dir else layout.assignments
-    written = release(layout, out=release_dir)
+    names = assignments or layout.assignment_names()
+    written = release(layout, names, out=release_dir)
     print(f"released {len(written)} notebook(s) into {release_dir}/")
-    submissions = layout.examples / DEMO_ASSIGNMENT
-    print(f"grading the example submissions in {submissions}/ ...")
-    csv_path = out / "grades.csv"
-    # The examples are the course's own files, so the demo also runs where no sandbox
-    # is available; the isolation line it prints says which was in force.
-    rows = grade(layout, DEMO_ASSIGNMENT, submissions, csv_path, workspace=out / "nbgrader",
-                 progress=progress, jobs=jobs, force=True, allow_unsandboxed=True)
-    print()
-    print(format_table(rows))
-    print()
-    for name, what in EXAMPLES.items():
-        print(f"  {name:<17} {what}")
-    print()
-    print(f"grades CSV:   {csv_path}")
-    print(f"feedback:     {out / 'feedback'}/<student>/{DEMO_ASSIGNMENT}.html")
-    print(f"done in {time.perf_counter() - started:.0f} s")
-    return rows
+    results = {}
+    for name in names:
+        spec = load_spec(layout.solutions, name)
+        submissions = write_examples(layout, name, out / "examples" / name, release_dir)
+        print(f"\n{name}: grading {len(spec.examples)} example submissions "
+              f"({submissions}/) ...")
+        csv_path = out / name / "grades.csv"
+        # The examples are the course's own files, so the demo also runs where no
+        # sandbox is available; the isolation line it prints says which was in force.
+        # They all share the solution's code, so the copy check would flag them all.
+        rows = grade(layout, name, submissions, csv_path, workspace=out / "nbgrader",
+                     progress=progress, jobs=jobs, force=True, allow_unsandboxed=True,
+                     similarity=False)
+        print()
+        print(format_table(rows))
+        print()
+        for example in spec.examples:
+            print(f"  {example.name:<18} {example.description} "
+                  f"(expected {example.score:g})")
+        print(f"\ngrades CSV:   {csv_path}")
+        print(f"feedback:     {out / name / 'feedback'}/<student>/{name}.html")
+        results[name] = rows
+    print(f"\ndone in {time.perf_counter() - started:.0f} s")
+    return results

@@ -1,48 +1,109 @@
-"""nbgrader's Execute step, hardened: sandboxed kernel, output cap, notebook deadline.
+"""nbgrader's Execute step, hardened: sandboxed kernel, CPU-time limits, output cap.
 
-Used in place of ``nbgrader.preprocessors.Execute`` in ``Autograde``. nbgrader's own
-per-cell timeout still applies; on top of it:
+Used in place of ``nbgrader.preprocessors.Execute`` in ``Autograde``:
 
-- the kernel runs inside :mod:`cnn_course.course.grading.sandbox` (when sandboxing is on);
-- a notebook that runs past ``notebook_timeout`` seconds has its remaining cells
-  marked as not run, instead of holding up the batch;
-- output beyond ``max_output_bytes`` is dropped with a note, so megabytes of prints
-  cannot exhaust the grader's memory or bloat the feedback.
+- the kernel runs inside :mod:`cnn_course.course.grading.sandbox` (when sandboxing is
+  on);
+- each cell is limited by the CPU time it uses (:mod:`.kernel_limits`, loaded into
+  the kernel): a long cell is stopped where it is and keeps what it defined. The
+  wall clock (nbgrader's ``timeout``) is only a generous backstop, so a busy grading
+  server never fails an honest notebook;
+- the notebook's CPU time counts against the submission's budget: once it is spent,
+  the remaining cells are marked as not run;
+- a kernel that dies or hangs does not fail the submission: the cells after it are
+  marked, ``resources["cnn_course"]["notebook_error"]`` says what happened, and the
+  grader's own check still decides the score;
+- output beyond ``max_output_bytes`` is dropped with a note.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
 
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Integer
+from traitlets import Bool, Float, Integer, Unicode
 
+from .kernel_limits import ENV as CELL_CPU_ENV
 from .sandbox import SandboxKernelManager, prepare_kernel_manager
+
+WALL_FACTOR = 10  # the wall-clock backstop per cell: this many times its CPU limit + 60 s
+EXTENSION = "--ext=cnn_course.course.grading.kernel_limits"
+
+
+def not_run(cell, why: str) -> None:
+    cell.outputs = [NotebookNode(output_type="error", ename="NotRun", evalue=why,
+                                 traceback=[f"NotRun: {why}"])]
 
 
 class SandboxedExecute(Execute):
     sandboxed = Bool(True, help="Run the kernel inside bubblewrap").tag(config=True)
-    notebook_timeout = Integer(300, help="Seconds for the whole notebook").tag(config=True)
+    cell_cpu = Float(10.0, help="CPU seconds per cell").tag(config=True)
+    submission_cpu = Float(300.0, help="CPU seconds for the notebook and the checks").tag(
+        config=True)
     max_output_bytes = Integer(2_000_000, help="Output kept per notebook").tag(config=True)
+    solutions = Unicode("", help="solutions/ (each spec states its cell limit)").tag(
+        config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.sandboxed:
             self.kernel_manager_class = SandboxKernelManager
-        self._deadline = float("inf")
+        self.timeout = int(self.cell_cpu * WALL_FACTOR + 60)
+        if EXTENSION not in self.extra_arguments:
+            self.extra_arguments = [*self.extra_arguments, EXTENSION]
         self._output_bytes = 0
+        self._cpu_start = 0.0
         self._sandbox_dir: Path | None = None
+        self._stopped: str | None = None
+
+    def _kernel_cpu(self) -> float | None:
+        box = getattr(getattr(self, "km", None), "sandbox", None)
+        return box.cpu_seconds() if box is not None else None
 
     def preprocess(self, nb, resources=None, km=None):
-        self._deadline = time.monotonic() + self.notebook_timeout
+        from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+        resources = resources if resources is not None else {}
+        state = resources.setdefault("cnn_course", {})
+        assignment = resources.get("nbgrader", {}).get("assignment")
+        if self.solutions and assignment:
+            from cnn_course.course.spec.load import load_spec
+
+            self.cell_cpu = load_spec(Path(self.solutions), assignment).limits.cell_cpu
+            self.timeout = int(self.cell_cpu * WALL_FACTOR + 60)
         self._output_bytes = 0
-        with tempfile.TemporaryDirectory(prefix="cnn-course-kernel-") as tmp:
-            self._sandbox_dir = Path(tmp)
-            return super().preprocess(nb, resources, km)
+        self._stopped = None
+        self._cpu_start = time.process_time()
+        previous = os.environ.get(CELL_CPU_ENV)
+        os.environ[CELL_CPU_ENV] = f"{self.cell_cpu:g}"
+        started = time.monotonic()
+        try:
+            with tempfile.TemporaryDirectory(prefix="cnn-course-kernel-") as tmp:
+                self._sandbox_dir = Path(tmp)
+                try:
+                    nb, resources = super().preprocess(nb, resources, km)
+                except (DeadKernelError, CellTimeoutError, RuntimeError, OSError) as err:
+                    first = (str(err).strip().splitlines() or [""])[0][:200]
+                    self._stopped = f"{type(err).__name__}: {first}".rstrip(": ")
+                    for cell in nb.cells:
+                        if cell.cell_type == "code" and cell.get("execution_count") is None \
+                                and not cell.outputs:
+                            not_run(cell, "the notebook stopped before this cell")
+        finally:
+            if previous is None:
+                os.environ.pop(CELL_CPU_ENV, None)
+            else:
+                os.environ[CELL_CPU_ENV] = previous
+        used = state.get("kernel_cpu")
+        state["kernel_cpu"] = used if used is not None else time.monotonic() - started
+        if self._stopped:
+            state["notebook_error"] = self._stopped
+        return nb, resources
 
     def create_kernel_manager(self):
         km = super().create_kernel_manager()
@@ -51,15 +112,20 @@ class SandboxedExecute(Execute):
         return km
 
     def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type == "code" and time.monotonic() > self._deadline:
-            cell.outputs = [NotebookNode(
-                output_type="error", ename="NotebookTimeoutError",
-                evalue=f"the notebook ran past its {self.notebook_timeout} s limit; "
-                       "this cell did not run",
-                traceback=[],
-            )]
+        state = resources.setdefault("cnn_course", {})
+        if cell.cell_type == "code" and self._stopped:
+            not_run(cell, "the notebook stopped before this cell")
             return cell, resources
-        return super().preprocess_cell(cell, resources, index)
+        used = state.get("kernel_cpu") or 0.0
+        if cell.cell_type == "code" and used > self.submission_cpu:
+            self._stopped = (f"the notebook used its {self.submission_cpu:g} s of CPU time")
+            not_run(cell, self._stopped)
+            return cell, resources
+        result = super().preprocess_cell(cell, resources, index)
+        cpu = self._kernel_cpu()
+        if cpu is not None:
+            state["kernel_cpu"] = cpu
+        return result
 
     def output(self, outs, msg, display_id, cell_index):
         size = len(json.dumps(msg.get("content", {}), default=str))

@@ -1,19 +1,22 @@
 """``cnn-course grade``: autograde a class's submissions with nbgrader, safely.
 
-Input: a folder ``DIR/<student_id>/<notebook>.ipynb`` or an LMS zip (see
-:mod:`.intake`). Output: one CSV row per student, ``student_id, assignment, score,
-max_score, status, reason``, plus feedback HTML per student that shows neither hidden
-tests nor their tracebacks. Status is
+Input: a folder ``DIR/<student>/<notebook>.ipynb`` or an LMS zip (see :mod:`.intake`).
+Output: one CSV row per submission, ``student_id, gradebook_id, assignment, score,
+max_score, status, reason``, and feedback HTML per student that shows neither hidden
+tests nor their outputs. Status is
 
-- ``graded``: the notebook's tests and the grader's own check agree;
-- ``flagged``: they disagree, or the notebook did not finish; the score is the
-  grader's check, and the reason says what to review;
-- ``failed``: nothing could be graded (invalid notebook, another assignment, ...);
-  the score is empty, never a silent 0.
+- ``graded``: the notebook's own tests and the grader's check agree;
+- ``flagged``: they disagree, the notebook did not finish, or the answers nearly copy
+  another student's or the library's code; the score is the grader's check, and the
+  reason says what a human should look at;
+- ``failed``: nothing could be graded (a link, invalid JSON, another assignment, a
+  clash of ids, ...): the score is empty, never a silent 0.
 
-Every student is graded in a worker of its own (:mod:`.worker`), several at once with
-``jobs``; results are saved as they come, so a killed run resumes where it stopped,
-and a re-run skips students whose files have not changed unless ``force``.
+The scores come from nbgrader's own pipeline (:mod:`.preprocessors`), so the
+gradebook, ``nbgrader export`` and the formgrader agree with the CSV. Every
+submission is graded in a worker of its own (:mod:`.worker`), several at once with
+``jobs``; results are kept as they come, so a killed run resumes where it stopped,
+and a re-run skips submissions whose result is still in the gradebook unchanged.
 """
 
 from __future__ import annotations
@@ -23,28 +26,32 @@ import hashlib
 import json
 import os
 import sys
+import textwrap
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .config import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT
-from .intake import IntakeError, student_folders
+from .config import DEFAULT_SUBMISSION_CPU
+from .escape import csv_cell, printable
+from .intake import Entry, IntakeError, student_entries
 from .nbgrader_api import make_api, nbgrader_error
 from .paths import CourseError, CourseLayout
-from .sandbox import probe
+from .sandbox import detect
 from .worker import Outcome, Settings, grade_student
 
-CSV_COLUMNS = ("student_id", "assignment", "score", "max_score", "status", "reason")
+CSV_COLUMNS = ("student_id", "gradebook_id", "assignment", "score", "max_score", "status",
+               "reason")
 
 
 @dataclass
 class GradeRow:
     """One line of the grades CSV. ``score`` is ``None`` when grading failed."""
 
-    student_id: str
+    student_id: str  # as the submission named the student
+    gradebook_id: str
     assignment: str
     score: float | None
     max_score: float
@@ -53,16 +60,18 @@ class GradeRow:
 
 
 def write_csv(rows: list[GradeRow], path: Path) -> None:
-    """Write the CSV atomically: a killed run never leaves half a file."""
+    """Write the CSV atomically; student text cannot start a spreadsheet formula."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=[fl.name for fl in fields(GradeRow)])
+        writer = csv.DictWriter(f, fieldnames=list(CSV_COLUMNS))
         writer.writeheader()
         for row in rows:
             record = asdict(row)
             record["score"] = "" if row.score is None else _fmt(row.score)
             record["max_score"] = _fmt(row.max_score)
+            record["student_id"] = csv_cell(row.student_id)
+            record["reason"] = csv_cell(row.reason)
             writer.writerow(record)
     os.replace(tmp, path)
 
@@ -71,21 +80,22 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def format_table(rows: list[GradeRow]) -> str:
-    """A plain-text score table for the terminal."""
+def format_table(rows: list[GradeRow], width: int = 70) -> str:
+    """A plain-text score table; long reasons wrap at word boundaries, never cut."""
     header = ("student", "score", "status", "reason")
-    lines = [
-        (r.student_id, f"{'-' if r.score is None else _fmt(r.score)} / {_fmt(r.max_score)}",
-         r.status, r.reason)
-        for r in rows
-    ]
+    lines = [(printable(r.student_id)[:40],
+              f"{'-' if r.score is None else _fmt(r.score)} / {_fmt(r.max_score)}",
+              r.status, printable(r.reason)) for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
-    widths[-1] = min(widths[-1], 70)
-
-    def fmt(cols):
-        return "  ".join(str(c)[:w].ljust(w) for c, w in zip(cols, widths)).rstrip()
-
-    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(x) for x in lines])
+    widths[-1] = min(widths[-1], width)
+    out = []
+    for cols in [header, ["-" * w for w in widths], *lines]:
+        wrapped = textwrap.wrap(cols[-1], widths[-1], break_long_words=True) or [""]
+        first = "  ".join(str(c).ljust(w) for c, w in zip(cols[:-1], widths))
+        out.append(f"{first}  {wrapped[0]}".rstrip())
+        indent = " " * (sum(widths[:-1]) + 2 * (len(widths) - 1))
+        out += [f"{indent}{more}" for more in wrapped[1:]]
+    return "\n".join(out)
 
 
 def _digest(*parts: bytes) -> str:
@@ -95,65 +105,110 @@ def _digest(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-def _folder_bytes(folder: Path) -> bytes:
+def _folder_bytes(folder: Path | None) -> bytes:
+    if folder is None or not folder.is_dir() or folder.is_symlink():
+        return b""
     items = []
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and not p.is_symlink():
-            items.append(p.relative_to(folder).as_posix().encode() + b"\0" + p.read_bytes())
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            p = Path(top) / name
+            if p.is_file() and not p.is_symlink():
+                items.append(os.fsencode(p.relative_to(folder)) + b"\0" + p.read_bytes())
     return b"\1".join(items)
 
 
-class ResultStore:
-    """One JSON file per graded student, so a run can stop and resume anywhere."""
+def settings_key(layout: CourseLayout, assignment: str, settings: Settings) -> str:
+    """Everything besides the submission that makes a result: the spec, the solution,
+    the grading code, the limits, the sandbox and the gradebook's address."""
+    import cnn_course.course as machinery
 
-    def __init__(self, folder: Path, settings_key: str):
+    files = sorted((layout.solutions / assignment).glob("*"))
+    code = sorted(Path(machinery.__file__).parent.glob("*/*.py"))
+    return _digest(*(p.read_bytes() for p in files + code if p.is_file()),
+                   json.dumps([settings.sandboxed, settings.submission_cpu,
+                               settings.db_url, settings.feedback_dir is not None]).encode())
+
+
+class ResultStore:
+    """One JSON file per graded student, so a run can stop and resume anywhere.
+
+    A kept result is used only when the submission and the settings are unchanged AND
+    the gradebook still holds that student's score (and the feedback still exists):
+    after ``make clean`` or against a new gradebook, the student is graded again.
+    """
+
+    def __init__(self, folder: Path, settings_key: str, settings: Settings):
         self.folder = folder
         self.settings_key = settings_key
+        self.settings = settings
         folder.mkdir(parents=True, exist_ok=True)
 
-    def key(self, student_folder: Path) -> str:
-        return _digest(self.settings_key.encode(), _folder_bytes(student_folder))
+    def key(self, entry: Entry) -> str:
+        return _digest(self.settings_key.encode(), entry.name.encode("utf-8", "replace"),
+                       (entry.error or "").encode(), _folder_bytes(entry.folder))
 
-    def get(self, student_folder: Path) -> GradeRow | None:
-        path = self.folder / f"{student_folder.name}.json"
+    def _path(self, entry: Entry) -> Path:
+        return self.folder / f"{entry.student_id}.json"
+
+    def get(self, entry: Entry) -> Outcome | None:
         try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
+            record = json.loads(self._path(entry).read_text())
+            if record.get("key") != self.key(entry):
+                return None
+            outcome = Outcome(**record["outcome"])
+        except (OSError, ValueError, TypeError, KeyError):
             return None
-        if record.get("key") != self.key(student_folder):
-            return None
-        return GradeRow(**record["row"])
+        return outcome if self._still_true(outcome) else None
 
-    def put(self, student_folder: Path, row: GradeRow) -> None:
-        path = self.folder / f"{student_folder.name}.json"
+    def _still_true(self, outcome: Outcome) -> bool:
+        if outcome.status == "failed":
+            return True
+        from nbgrader.api import Gradebook, MissingEntry
+
+        try:
+            with Gradebook(self.settings.db_url) as gb:
+                score = gb.find_submission(self.settings.assignment,
+                                           outcome.student_id).score
+        except (MissingEntry, Exception):
+            return False
+        if abs(float(score) - (outcome.score or 0.0)) > 1e-9:
+            return False
+        feedback = self.settings.feedback_dir
+        return feedback is None or (feedback / outcome.student_id).is_dir()
+
+    def put(self, entry: Entry, outcome: Outcome) -> None:
+        path = self._path(entry)
         tmp = path.with_name(path.name + ".part")
-        tmp.write_text(json.dumps({"key": self.key(student_folder), "row": asdict(row)}))
+        tmp.write_text(json.dumps({"key": self.key(entry), "outcome": asdict(outcome)}))
         os.replace(tmp, path)
 
 
 def _row(assignment: str, outcome: Outcome) -> GradeRow:
-    return GradeRow(outcome.student_id, assignment, outcome.score, outcome.max_score,
-                    outcome.status, outcome.reason)
+    return GradeRow(outcome.name, outcome.student_id, assignment, outcome.score,
+                    outcome.max_score, outcome.status, outcome.reason)
+
+
+def _failed(entry: Entry, max_score: float, why: str) -> Outcome:
+    return Outcome(entry.student_id, entry.name, None, max_score, "failed", why)
 
 
 def grade(layout: CourseLayout, assignment: str, submissions: Path, out_csv: Path,
-          *, workspace: Path | None = None, cell_timeout: int = DEFAULT_CELL_TIMEOUT,
-          notebook_timeout: int = DEFAULT_NOTEBOOK_TIMEOUT, feedback: bool = True,
-          progress: bool = True, jobs: int = 1, force: bool = False,
-          allow_unsandboxed: bool = False, log=print) -> list[GradeRow]:
-    """Grade every student in ``submissions`` (a folder or a zip); write ``out_csv``.
+          *, workspace: Path | None = None, submission_cpu: float = DEFAULT_SUBMISSION_CPU,
+          feedback: bool = True, progress: bool = True, jobs: int = 1, force: bool = False,
+          allow_unsandboxed: bool = False, db_url: str | None = None,
+          similarity: bool = True, log=print) -> list[GradeRow]:
+    """Grade every submission in ``submissions`` (a folder or a zip); write ``out_csv``.
 
-    Feedback HTML goes to ``<out_csv's folder>/feedback/<student_id>/``. Raises
+    Feedback HTML goes to ``<out_csv's folder>/feedback/<gradebook id>/``. Raises
     ``CourseError`` for an unknown assignment, a missing submissions folder, or no
     sandbox without ``allow_unsandboxed``.
     """
-    from .verdicts import load_cases
-
     layout.notebooks(assignment)  # raises CourseError for an unknown assignment
     submissions = Path(submissions)
     if not submissions.exists():
         raise CourseError(f"submissions folder {submissions} does not exist")
-    isolation = probe()
+    isolation = detect()
     if not isolation.sandboxed and not allow_unsandboxed:
         raise CourseError(
             f"{isolation.description}. Refusing to run student code without a sandbox: "
@@ -162,76 +217,80 @@ def grade(layout: CourseLayout, assignment: str, submissions: Path, out_csv: Pat
         )
     log(f"isolation: {isolation.description}"
         + ("" if isolation.sandboxed else " (UNSANDBOXED, allowed by --allow-unsandboxed)"))
-    workspace = Path(workspace) if workspace else layout.course
+    workspace = Path(workspace).resolve() if workspace else layout.course
     work = workspace / ".cnn_course"
     release = work / "release"
     out_csv = Path(out_csv)
+    db_url = db_url or f"sqlite:///{workspace / 'gradebook.db'}?timeout=120"
 
-    api = make_api(workspace, layout.solutions, release, cell_timeout=cell_timeout,
-                   sandboxed=isolation.sandboxed, notebook_timeout=notebook_timeout)
+    api = make_api(workspace, layout.solutions, release, sandboxed=isolation.sandboxed,
+                   submission_cpu=submission_cpu, db_url=db_url)
     # Refresh the gradebook from the current solutions: autograde restores the test
     # cells (hidden ones included) from it, never from the student's notebook.
     result = api.generate_assignment(assignment, force=True, create=True)
     if not result["success"]:
         raise CourseError(f"nbgrader could not prepare {assignment}: {nbgrader_error(result)}")
-    spec = layout.solutions / assignment / "verdicts.py"
-    cases = load_cases(spec) if spec.is_file() else None
-    if cases is None:
-        log(f"note: {spec} is missing: scores come from the notebook's own tests only")
-    settings = Settings(assignment, workspace.resolve(), layout.solutions.resolve(),
-                        release.resolve(),
+    settings = Settings(assignment, workspace, layout.solutions.resolve(), release.resolve(),
                         (out_csv.parent / "feedback").resolve() if feedback else None,
-                        cell_timeout, notebook_timeout, isolation.sandboxed, cases)
+                        isolation.sandboxed, float(submission_cpu), db_url)
     try:
-        folders = student_folders(submissions, work / "intake" / assignment)
+        entries = student_entries(submissions, work / "intake" / assignment)
     except (IntakeError, OSError, ValueError) as err:
         raise CourseError(f"cannot read {submissions}: {err}") from None
-    settings_key = _digest(*(p.read_bytes() for p in sorted(
-        (layout.solutions / assignment).glob("*")) if p.is_file()),
-        json.dumps([cell_timeout, notebook_timeout, isolation.sandboxed, feedback]).encode())
-    store = ResultStore(work / "results" / assignment, settings_key)
+    from .worker import _points, releases_of
 
-    rows: dict[str, GradeRow] = {}
+    max_score = sum(_points(nb) for nb in releases_of(settings).values())
+    store = ResultStore(work / "results" / assignment,
+                        settings_key(layout, assignment, settings), settings)
+
+    outcomes: dict[str, Outcome] = {}
     todo = []
-    for folder in folders:
-        cached = None if force else store.get(folder)
+    for entry in entries:
+        cached = None if force else store.get(entry)
         if cached is not None:
-            rows[folder.name] = cached
+            outcomes[entry.student_id] = cached
         else:
-            todo.append(folder)
-    if rows:
-        log(f"{len(rows)} submission(s) unchanged since the last run: kept "
-            "(--force grades them again)")
+            todo.append(entry)
+    if outcomes:
+        log(f"{len(outcomes)} submission(s) unchanged since the last run and still in the "
+            "gradebook: kept (--force grades them again)")
 
     bar = tqdm(total=len(todo), desc=f"grading {assignment}", unit="sub",
                disable=not progress, file=sys.stderr)
 
-    def finish(folder: Path, outcome: Outcome) -> None:
-        row = _row(assignment, outcome)
-        rows[folder.name] = row
-        store.put(folder, row)
-        write_csv(sorted(rows.values(), key=lambda r: r.student_id), out_csv)
-        statuses = [r.status for r in rows.values()]
+    def ordered() -> list[Outcome]:
+        return sorted(outcomes.values(), key=lambda o: (o.name, o.student_id))
+
+    def finish(entry: Entry, outcome: Outcome) -> None:
+        outcomes[entry.student_id] = outcome
+        store.put(entry, outcome)
+        write_csv([_row(assignment, o) for o in ordered()], out_csv)
+        statuses = [o.status for o in outcomes.values()]
         bar.set_postfix(failed=statuses.count("failed"), flagged=statuses.count("flagged"))
         bar.update(1)
 
     try:
         if jobs <= 1:
-            for folder in todo:
-                finish(folder, grade_student(settings, folder))
+            for entry in todo:
+                finish(entry, grade_student(settings, entry))
         else:
             with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-                futures = {pool.submit(grade_student, settings, f): f for f in todo}
+                futures = {pool.submit(grade_student, settings, e): e for e in todo}
                 for future in as_completed(futures):
-                    folder = futures[future]
+                    entry = futures[future]
                     try:
                         outcome = future.result()
                     except Exception as err:  # a worker process died
-                        outcome = Outcome(folder.name, None, 0.0, "failed",
+                        outcome = _failed(entry, max_score,
                                           f"internal error: grading worker died ({err})")
-                    finish(folder, outcome)
+                    finish(entry, outcome)
     finally:
         bar.close()
-    ordered = sorted(rows.values(), key=lambda r: r.student_id)
-    write_csv(ordered, out_csv)
-    return ordered
+    final = ordered()
+    if similarity:
+        from .copies import flag_copies
+
+        flag_copies(layout, assignment, final, settings, out_csv.parent, log=log)
+    rows = [_row(assignment, o) for o in final]
+    write_csv(rows, out_csv)
+    return rows

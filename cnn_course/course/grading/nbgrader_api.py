@@ -11,12 +11,12 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from .config import DEFAULT_CELL_TIMEOUT, DEFAULT_NOTEBOOK_TIMEOUT, configure
+from .config import DEFAULT_SUBMISSION_CPU, configure
 
 
-def make_api(workspace: Path, solutions: Path, release: Path,
-             cell_timeout: int = DEFAULT_CELL_TIMEOUT, quiet: bool = True,
-             sandboxed: bool | None = None, notebook_timeout: int = DEFAULT_NOTEBOOK_TIMEOUT):
+def make_api(workspace: Path, solutions: Path, release: Path, quiet: bool = True,
+             sandboxed: bool | None = None,
+             submission_cpu: float = DEFAULT_SUBMISSION_CPU, db_url: str | None = None):
     """Return an ``NbGraderAPI`` whose course root is ``workspace``."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -26,8 +26,8 @@ def make_api(workspace: Path, solutions: Path, release: Path,
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     Path(workspace).mkdir(parents=True, exist_ok=True)
-    c = configure(Config(), workspace, solutions, release, cell_timeout,
-                  sandboxed=sandboxed, notebook_timeout=notebook_timeout)
+    c = configure(Config(), workspace, solutions, release, sandboxed=sandboxed,
+                  submission_cpu=submission_cpu, db_url=db_url)
     # No exchange is used; point it inside the workspace so nbgrader does not probe
     # /srv/nbgrader/exchange on every start.
     c.Exchange.root = str(Path(workspace).resolve() / ".exchange")

@@ -1,44 +1,74 @@
-"""Call the student's functions on the grader's inputs, inside the sandbox.
+"""The grader's trusted runner: call the student's functions on the grader's inputs.
 
-This script is copied into a sandbox job folder and run there as PID 1 (a process in
-the sandbox cannot signal its namespace's init). It needs only the standard library
-and numpy. Student code runs in the same processes, so the grader trusts nothing this
-script writes beyond its format: results are plain ``.npy`` arrays (read back with
-``allow_pickle=False``) and small JSON records, compared with the reference by the
-grader's own process.
+This script runs inside the sandbox, in a minimal Python environment that holds only
+what the assignment allows (numpy and the standard library, torch where the spec
+allows it). It is started as PID 1 of its own PID namespace, reads its job from
+stdin and writes results to a pipe. It never sees a reference answer or a label: the
+grader's own process judges what comes back.
 
-Job file (JSON, in a read-only folder): ``cells`` [{id, source}], ``cases`` [{id,
-func, args, kwargs}] where each argument is ``{"npy": path}`` or ``{"value": json}``,
-``cell_timeout``, ``case_timeout``, ``total_timeout``. Output goes to a file descriptor
-given on the command line, a pipe to the grader, as frames: a 4-byte length, a JSON header (``{"case": id,
-...}`` or ``{"cell": id, ...}``), and for arrays the ``.npy`` bytes (``npy`` in the
-header gives their length). Nothing is written to the host's disk.
+Job (JSON on stdin, arrays in :mod:`cnn_course.course.testing.codec` form):
+``cells`` [{id, source}] (setup and answer cells, in notebook order), ``helpers``
+(the spec's helper code), ``cases`` [{id, call, cpu_seconds, key}], ``limits``
+({cell_cpu, call_cpu, total_cpu, wall_factor}), ``preload`` (modules imported before
+student code), ``stubs`` (installed packages the assignment does not allow),
+``forbid_builtins`` (C routines unbound everywhere, e.g. numpy's correlate2).
 
-Each cell runs in a forked child: when it finishes, the child carries on as the main
-line; when it hangs (even with signals ignored) or kills its process, the parent
-kills it and carries on with the state from before that cell. Each case also runs in
-a child of its own, so one hanging call costs only its own result.
+Results: frames of a 4-byte length and a JSON object: ``{"cell": id, "status": ...}``
+for every cell and ``{"case": id, "status": ..., "value": ...}`` for every case.
+
+Defences, in the order they act (see the README's "How grading is protected"):
+
+- forbidden packages are not installed here; importing one gives a stub module whose
+  every use raises ``ShortcutError`` (so an honest import never blocks a definition);
+- forbidden implementation modules (e.g. the whole of ``numpy.pad``) are replaced by
+  stub files in the environment; forbidden C routines are unbound from every module,
+  and the import machinery cannot re-create them (``_imp`` is neutered, ``gc``
+  introspection, ``ctypes`` and subprocesses are refused by an audit hook, which
+  cannot be removed);
+- every cell runs in a forked trial process with a CPU-time limit: a cell that runs
+  long is interrupted and keeps what it defined, one that ignores the interrupt or
+  kills its process is discarded, and a cell that does not compile costs only itself;
+- every case runs in a forked child with its own CPU-time limit; a function that
+  timed out is not called again; the job's total CPU budget is kept.
 """
 
-import io
+import importlib.abc
+import importlib.machinery
 import json
 import os
+import resource
 import select
 import signal
 import sys
 import time
+import types
 
-import numpy as np
+OUT = 3  # the pipe to the grader, set from the command line
+MAX_FRAME = 64 * 2**20
+SPENT = [0.0]  # CPU seconds used by earlier main-line processes (cells hand over)
 
-OUT = 3  # the pipe to the grader; main() sets it from the command line
+
+class CPUTimeLimit(BaseException):
+    """This cell or call used up its CPU seconds."""
 
 
-def _send(header, payload=b""):
-    """Write one frame; a broken pipe only loses this student's own results."""
-    if payload:
-        header = dict(header, npy=len(payload))
-    data = json.dumps(header).encode()
-    frame = len(data).to_bytes(4, "big") + data + payload
+class ShortcutError(ImportError):
+    """A package or function this assignment's graded code may not use."""
+
+
+def send(record):
+    """Write one frame; a broken pipe only loses this submission's own results."""
+    try:
+        data = json.dumps(record).encode()
+    except (TypeError, ValueError):
+        data = json.dumps({k: record[k] for k in ("case", "cell") if k in record}
+                          | {"status": "unreadable", "evalue": "not JSON"}).encode()
+    if len(data) > MAX_FRAME:
+        data = json.dumps({k: record[k] for k in ("case", "cell") if k in record}
+                          | {"status": "unreadable",
+                             "evalue": f"the result is larger than {MAX_FRAME} bytes"}
+                          ).encode()
+    frame = len(data).to_bytes(4, "big") + data
     try:
         while frame:
             frame = frame[os.write(OUT, frame):]
@@ -46,19 +76,42 @@ def _send(header, payload=b""):
         pass
 
 
-def _status_of(fn):
-    """Run ``fn``; return ("ok", value) or ("error", {ename, mro, evalue})."""
-    try:
-        return "ok", fn()
-    except BaseException as err:  # student code may raise anything, SystemExit too
-        return "error", {
-            "ename": type(err).__name__,
-            "mro": [c.__name__ for c in type(err).__mro__][:8],
-            "evalue": str(err)[:300],
-        }
+def error_record(err):
+    return {"status": "error", "ename": type(err).__name__,
+            "mro": [c.__name__ for c in type(err).__mro__][:8], "evalue": str(err)[:500]}
 
 
-def _kill(pid):
+def cpu_used():
+    """CPU seconds of this process and of the children it has waited for."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def arm_cpu_limit(seconds):
+    """Interrupt after ``seconds`` of CPU time; SIGXCPU a little later as a hard stop."""
+
+    def interrupt(signum, frame):
+        raise CPUTimeLimit(f"used more than {seconds:g} s of CPU time")
+
+    signal.signal(signal.SIGPROF, interrupt)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = int(me.ru_utime + me.ru_stime + seconds) + 3
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def disarm_cpu_limit():
+    signal.setitimer(signal.ITIMER_PROF, 0)
+    signal.signal(signal.SIGPROF, signal.SIG_DFL)
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))
+
+
+def kill(pid):
     try:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
@@ -66,119 +119,335 @@ def _kill(pid):
         pass
 
 
-def run_cells(cells, ns, timeout):
-    """Execute cells in order, each guarded by a fork (see the module docstring)."""
+def wait_child(pid, ready_fd, wall):
+    """Wait until a child reports "done" on ``ready_fd`` or exits; kill it after ``wall`` s.
+
+    Returns "done" ("done-timeout" when it stopped itself at its CPU limit), "wall"
+    (killed here), "cpu" (killed by its CPU limit) or "exited" (it ended its own
+    process without reporting).
+    """
+    deadline = time.monotonic() + wall
+    report = b""
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([ready_fd], [], [], 0.1)
+        if ready:
+            chunk = os.read(ready_fd, 64)
+            report += chunk
+            if report.endswith(b"done\n"):
+                return "done-timeout" if report.startswith(b"timeout") else "done"
+            if not chunk:  # the child closed its end without reporting: it exited
+                break
+    else:
+        kill(pid)
+        return "wall"
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        return "exited"
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGXCPU, signal.SIGKILL):
+        return "cpu"
+    return "exited"
+
+
+# --- cells ---------------------------------------------------------------------------
+
+def run_cells(cells, ns, limits):
+    """Execute cells in order, each in a forked trial that becomes the main line."""
     for cell in cells:
-        code = compile(cell["source"], f"<cell {cell['id']}>", "exec")
+        try:
+            code = compile(cell["source"], f"<cell {cell['id']}>", "exec")
+        except (SyntaxError, ValueError) as err:
+            record = error_record(err)
+            record["evalue"] = f"{err.msg if hasattr(err, 'msg') else err} (line " \
+                               f"{getattr(err, 'lineno', '?')})"
+            send({"cell": cell["id"], **record})
+            continue
         read_end, write_end = os.pipe()
+        spent = SPENT[0] + cpu_used()
         pid = os.fork()
-        if pid == 0:  # the trial: run the cell, report, and carry on as the main line
+        if pid == 0:  # the trial: run the cell, report, carry on as the main line
+            SPENT[0] = spent
             os.close(read_end)
-            status, detail = _status_of(lambda: exec(code, ns))  # noqa: S102
-            record = {"cell": cell["id"], "status": status}
-            if status == "error":
-                record.update(detail)
+            record = {"status": "ok"}
             try:
-                os.write(write_end, b"done")
+                arm_cpu_limit(limits["cell_cpu"])
+                exec(code, ns)  # noqa: S102
+            except CPUTimeLimit as err:
+                record = {"status": "timeout", "evalue": f"the cell {err}; it was "
+                          "stopped there and kept what it had defined"}
+            except BaseException as err:  # student code may raise anything
+                record = error_record(err)
+            finally:
+                disarm_cpu_limit()
+            send({"cell": cell["id"], **record})
+            try:
+                os.write(write_end, b"done\n")
             except OSError:
                 pass
             os.close(write_end)
-            _send(record)
             continue
         os.close(write_end)
-        ready, _, _ = select.select([read_end], [], [], timeout)
-        report = os.read(read_end, 16) if ready else b""
+        wall = limits["cell_cpu"] * limits["wall_factor"] + 60
+        how = wait_child(pid, read_end, wall)
         os.close(read_end)
-        if report == b"done":
+        if how == "done":
             os._exit(0)  # the trial finished this cell and is the main line now
-        _kill(pid)
-        why = "timeout" if not ready else "the cell ended its process"
-        _send({"cell": cell["id"], "status": why})
+        if how == "exited":
+            send({"cell": cell["id"], "status": "crashed",
+                  "evalue": "the cell ended its own process; what it defined is lost"})
+        else:
+            send({"cell": cell["id"], "status": "timeout",
+                  "evalue": "the cell ignored its CPU limit and was stopped; what it "
+                            "defined is lost"})
 
 
-def _arg(spec, base):
-    if "npy" in spec:
-        return np.load(os.path.join(base, spec["npy"]), allow_pickle=False)
-    return spec["value"]
+# --- cases ---------------------------------------------------------------------------
 
-
-def run_case(case, ns, base):
-    """In a child: call the function and send its result."""
-    cid = case["id"]
-    fn = ns.get(case["func"])
-    if fn is None:
-        _send({"case": cid, "status": "error", "ename": "NameError", "mro": [],
-               "evalue": f"{case['func']} is not defined"})
-        return
-    args = [_arg(a, base) for a in case["args"]]
-    kwargs = {k: _arg(v, base) for k, v in case["kwargs"].items()}
-    status, value = _status_of(lambda: fn(*args, **kwargs))
-    if status == "error":
-        _send({"case": cid, "status": "error", **value})
-        return
+def run_case(case, ns, codec):
+    """In a child: run one case and send its outcome."""
+    call = case["call"]
     try:
-        array = np.asarray(value)
-        if array.dtype == object:
-            raise TypeError("an object array")
-        buffer = io.BytesIO()
-        np.save(buffer, array, allow_pickle=False)
-    except Exception as err:  # not an array-like of numbers
-        _send({"case": cid, "status": "unreadable", "type": type(value).__name__,
-               "evalue": str(err)[:200]})
+        if "code" in call:
+            scope = dict(ns)
+            scope.update({k: codec.decode(v) for k, v in call.get("inputs", {}).items()})
+            code = compile(call["code"], "<grader's check>", "exec")
+
+            def target():
+                exec(code, scope)  # noqa: S102
+                return scope.get("result")
+        else:
+            fn = ns.get(call["func"])
+            if fn is None:
+                send({"case": case["id"], "status": "error", "ename": "NameError",
+                      "mro": ["NameError"], "evalue": f"{call['func']} is not defined"})
+                return
+            args = [codec.decode(a) for a in call.get("args", [])]
+            kwargs = {k: codec.decode(v) for k, v in call.get("kwargs", {}).items()}
+
+            def target():
+                return fn(*args, **kwargs)
+    except Exception as err:
+        send({"case": case["id"], "status": "error", "ename": "GraderError", "mro": [],
+              "evalue": f"the check could not start: {err}"})
         return
-    _send({"case": cid, "status": "ok", "type": type(value).__name__}, buffer.getvalue())
+    started = cpu_used()
+    try:
+        arm_cpu_limit(case["cpu_seconds"])
+        value = target()
+    except CPUTimeLimit as err:
+        disarm_cpu_limit()
+        send({"case": case["id"], "status": "timeout",
+              "evalue": f"the call {err}; the limit is {case['cpu_seconds']:g} s"})
+        return "timeout"
+    except BaseException as err:
+        disarm_cpu_limit()
+        send({"case": case["id"], **error_record(err)})
+        return "error"
+    disarm_cpu_limit()
+    record = {"case": case["id"], "status": "ok", "type": type(value).__name__,
+              "cpu": round(cpu_used() - started, 3)}
+    try:
+        record["value"] = codec.encode(value)
+    except Exception as err:  # not numbers, or not a value that can travel
+        record = {"case": case["id"], "status": "unreadable", "type": type(value).__name__,
+                  "evalue": str(err)[:200]}
+    send(record)
+    return record["status"]
 
 
-def run_cases(cases, ns, base, timeout):
+def run_cases(cases, ns, limits, codec):
+    """Each case in a child of its own; timed-out functions are not called again."""
+    timed_out = set()
     for case in cases:
+        name = case["call"].get("func") or case.get("key") or case["id"]
+        if name in timed_out:
+            send({"case": case["id"], "status": "skipped",
+                  "evalue": f"not called again: {name} timed out on an earlier case"})
+            continue
+        if SPENT[0] + cpu_used() > limits["total_cpu"]:
+            send({"case": case["id"], "status": "timeout", "evalue": "the submission's "
+                  f"CPU budget of {limits['total_cpu']:g} s ran out before this case"})
+            continue
+        read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.close(read_end)
+            status = None
             try:
-                run_case(case, ns, base)
+                status = run_case(case, ns, codec)
             finally:
+                try:
+                    os.write(write_end, (b"timeout " if status == "timeout" else b"")
+                             + b"done\n")
+                except OSError:
+                    pass
                 os._exit(0)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            time.sleep(0.005)
+        os.close(write_end)
+        wall = case["cpu_seconds"] * limits["wall_factor"] + 60
+        how = wait_child(pid, read_end, wall)
+        os.close(read_end)
+        if how.startswith("done"):
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+            if how == "done-timeout":
+                timed_out.add(name)
+        elif how == "exited":
+            send({"case": case["id"], "status": "crashed",
+                  "evalue": "the call ended its own process"})
         else:
-            _kill(pid)
-            _send({"case": case["id"], "status": "timeout"})
+            send({"case": case["id"], "status": "timeout",
+                  "evalue": "the call ignored its CPU limit and was stopped"})
+            timed_out.add(name)
+
+
+# --- the environment ------------------------------------------------------------------
+
+class _Proxy:
+    """Any use of a forbidden package's attribute: fine to name, raises when used."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name):
+        object.__setattr__(self, "_name", name)
+
+    def __getattr__(self, attr):
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        return _Proxy(f"{object.__getattribute__(self, '_name')}.{attr}")
+
+    def _refuse(self, *args, **kwargs):
+        name = object.__getattribute__(self, "_name")
+        raise ShortcutError(f"[shortcut] {name} is not allowed in this assignment's "
+                            "graded code")
+
+    __call__ = __getitem__ = __iter__ = __len__ = __bool__ = __float__ = __int__ = _refuse
+    __array__ = __add__ = __mul__ = __matmul__ = __setattr__ = _refuse
+
+
+class _StubModule(types.ModuleType):
+    def __getattr__(self, attr):
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        return _Proxy(f"{self.__name__}.{attr}")
+
+
+class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports of installed-but-not-allowed packages give stub modules."""
+
+    def __init__(self, tops):
+        self.tops = frozenset(tops)
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] in self.tops:
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        module = _StubModule(spec.name)
+        module.__path__ = []
+        return module
+
+    def exec_module(self, module):
+        pass
+
+
+def unbind_forbidden(builtins, modules):
+    """Replace forbidden C routines, and functions of forbidden modules, everywhere.
+
+    Every loaded module's namespace is searched, so aliases (``numpy.correlate``'s C
+    routine is bound in three modules) and private helpers go too. Where the sandbox
+    replaced a forbidden module's file by a stub, nothing is left to find.
+    """
+    targets = {}
+    for dotted, public in builtins:
+        module, _, attr = dotted.rpartition(".")
+        obj = getattr(sys.modules.get(module), attr, None)
+        if obj is not None:
+            targets[id(obj)] = (obj, public)
+    for name, public in modules:
+        module = sys.modules.get(name)
+        path = getattr(module, "__file__", None)
+        for obj in list(getattr(module, "__dict__", {}).values()):
+            # numpy wraps public functions in a dispatcher that keeps the original
+            code = getattr(getattr(obj, "_implementation", obj), "__code__", None)
+            if path and getattr(code, "co_filename", None) == path:
+                targets[id(obj)] = (obj, public)
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for attr, value in list(namespace.items()):
+            hit = targets.get(id(value))
+            if hit is not None and hit[0] is value:
+                namespace[attr] = _Proxy(hit[1])
+    import _imp  # extension modules cannot be re-created to bring the routines back
+
+    def refuse(*args, **kwargs):
+        raise ShortcutError("[shortcut] re-loading extension modules is not allowed here")
+
+    _imp.create_dynamic = refuse
+    _imp.exec_dynamic = refuse
+
+
+def audit_hook_factory():
+    blocked = frozenset({
+        "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.setprofile",
+        "sys.settrace", "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn",
+        "os.spawn", "os.startfile"})
+    blocked_imports = frozenset({"_imp", "ctypes", "_ctypes", "cffi", "gc"})
+
+    def hook(event, args):
+        if event in blocked or event.startswith("ctypes."):
+            raise PermissionError(f"{event} is not allowed while the grader runs your code")
+        if event == "import" and args and args[0] in blocked_imports:
+            raise PermissionError(f"importing {args[0]} is not allowed while the grader "
+                                  "runs your code")
+
+    return hook
 
 
 def main():
     global OUT
-    job_path, OUT = sys.argv[1], int(sys.argv[2])
-    base = os.path.dirname(os.path.abspath(job_path))
-    with open(job_path) as f:
-        job = json.load(f)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    try:  # imported once here, shared by every forked cell: setup cells import it
-        import matplotlib
+    OUT = int(sys.argv[1])
+    job = json.loads(sys.stdin.buffer.read())
+    sys.path[:0] = job.get("sys_path", [])
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    for module in job.get("preload", []):
+        try:
+            __import__(module)
+        except Exception:
+            pass
+    import gc  # noqa: F401  (imported now: importing it later is refused)
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot  # noqa: F401
-    except Exception:
-        pass
+    from cnn_course.course.testing import codec
+
+    cases = job["cases"]
+    sys.meta_path.insert(0, _StubFinder(job.get("stubs", [])))
+    unbind_forbidden(job.get("forbid_builtins", []), job.get("forbid_modules", []))
+    sys.addaudithook(audit_hook_factory())
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    limits = job["limits"]
     done_read, done_write = os.pipe()
     main_line = os.fork()
     if main_line == 0:
         os.close(done_read)
-        ns = {"__name__": "__main__"}
-        run_cells(job["cells"], ns, job["cell_timeout"])
-        run_cases(job["cases"], ns, base, job["case_timeout"])
+        ns = {"__name__": "__main__", "__builtins__": __builtins__}
+        cells = list(job["cells"])
+        if job.get("helpers"):
+            cells.append({"id": "<assignment helpers>", "source": job["helpers"]})
+        run_cells(cells, ns, limits)
+        run_cases(cases, ns, limits, codec)
         os.write(done_write, b"done")
         os._exit(0)
-    # PID 1: wait for the main line (whichever process it is by then), reaping orphans.
+    # PID 1: wait for the main line (whichever process it is by then), reap orphans.
     os.close(done_write)
-    deadline = time.monotonic() + job["total_timeout"]
-    while time.monotonic() < deadline:
+    while True:
         ready, _, _ = select.select([done_read], [], [], 0.05)
         if ready:
             break
-        try:
+        try:  # reap orphans; without a PID namespace there may be none to reap
             while os.waitpid(-1, os.WNOHANG)[0]:
                 pass
         except ChildProcessError:

@@ -1,95 +1,97 @@
 """``cnn-course check NOTEBOOK``: the student's self-check before submitting.
 
-Runs the notebook top to bottom in a fresh kernel (as the grader will) and prints one
-line per graded test cell: PASS, FAIL with the test's hint, or "hidden" for cells whose
-tests only exist at grading time. Exits non-zero when any visible test fails, unlike
-``nbgrader validate``, which exits 0 either way.
+Runs the notebook top to bottom in a fresh kernel, as the grader will, with the
+grader's CPU limit per cell, and prints one line per test cell as soon as it has run:
+``PASS``, ``FAIL`` with the hint, or ``hidden`` for tests that only run at grading.
+Each test cell calls the notebook's ``check("<test>")``, so these are the very lines
+that ``check()`` prints inside JupyterLab. Exits non-zero when a visible test fails,
+unlike ``nbgrader validate``, which exits 0 either way.
 """
 
 from __future__ import annotations
 
-import ast
-from dataclasses import dataclass
+import re
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from .config import DEFAULT_CELL_TIMEOUT, KERNEL_ARGS
-from .feedback import failure_kind
+from cnn_course.course.notebooks import run_notebook
+from cnn_course.course.testing.check import TestResult, load_checks
+
+from .execute import EXTENSION, WALL_FACTOR
+from .kernel_limits import ENV as CELL_CPU_ENV
+
+_ASSIGNMENT = re.compile(r"check_for\(\s*[\"']([\w.-]+)[\"']\s*\)")
 
 
-def has_only_docstring(source: str) -> bool:
-    """True for a released hidden-test cell: nbgrader left only its docstring."""
-    try:
-        body = ast.parse(source).body
-    except SyntaxError:
-        return False
-    return all(isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-               for node in body)
+def assignment_of(nb: nbformat.NotebookNode) -> str | None:
+    for cell in nb.cells:
+        match = _ASSIGNMENT.search(cell.source) if cell.cell_type == "code" else None
+        if match:
+            return match.group(1)
+    return None
 
 
-@dataclass
-class CellResult:
-    grade_id: str
-    points: float
-    status: str  # "pass", "fail" or "hidden"
-    message: str = ""
+def _verdict(cell) -> TestResult:
+    meta = cell.metadata.get("nbgrader", {})
+    gid, points = meta.get("grade_id", "?"), float(meta.get("points", 0))
+    text = "".join(o.get("text", "") for o in cell.get("outputs", [])
+                   if o.get("output_type") == "stream")
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    if text.lstrip().startswith("hidden"):
+        return TestResult(gid, points, "hidden", "run by the grader at grading time")
+    if errors:
+        line = text.strip().splitlines()[-1] if text.strip() else ""
+        message = line.split(": ", 1)[1] if line.startswith("FAIL") and ": " in line \
+            else f"{errors[0].ename}: {errors[0].evalue}"
+        return TestResult(gid, points, "fail", message)
+    if cell.get("execution_count") is None:
+        return TestResult(gid, points, "fail", "did not run (the kernel stopped)")
+    return TestResult(gid, points, "pass")
 
 
-def check_notebook(path: Path, cell_timeout: int = DEFAULT_CELL_TIMEOUT * 3) -> list[CellResult]:
-    """Execute ``path`` in a copy (the file is not changed) and judge each test cell."""
+def check_notebook(path: Path, echo=print) -> list[TestResult]:
+    """Execute ``path`` in a copy (the file is not changed); judge each test cell."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no notebook at {path}")
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=cell_timeout, allow_errors=True,
-                            interrupt_on_timeout=True, extra_arguments=KERNEL_ARGS,
-                            resources={"metadata": {"path": str(path.parent.resolve())}})
+    assignment = assignment_of(nb)
+    limits = load_checks(assignment).get("limits", {}) if assignment else {}
+    cell_cpu = float(limits.get("cell_cpu", 0) or 0)
+    results: list[TestResult] = []
+
+    def on_cell(cell) -> None:
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+            results.append(_verdict(cell))
+            echo(results[-1].line(), flush=True)
+
+    echo(f"running {path.name} in a fresh kernel"
+         + (f" ({cell_cpu:g} s of CPU per cell, as at grading)" if cell_cpu else "") + " ...",
+         flush=True)
     try:
-        client.execute()
+        run_notebook(nb, path.parent, timeout=int(cell_cpu * WALL_FACTOR + 60) if cell_cpu
+                     else 600, allow_errors=True, env={CELL_CPU_ENV: f"{cell_cpu:g}"},
+                     extra_arguments=[EXTENSION], on_cell=on_cell)
     except (CellTimeoutError, DeadKernelError) as err:
-        # The kernel died or hung: cells after that point have no outputs and
-        # are reported as failed below.
-        print(f"warning: the notebook stopped early: {type(err).__name__}: {err}")
-    results = []
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type != "code" or not meta.get("grade"):
-            continue
-        gid, points = meta.get("grade_id", "?"), float(meta.get("points", 0))
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        ran = cell.get("execution_count") is not None
-        if errors:
-            err = errors[0]
-            kind = failure_kind(err.ename, err.evalue)
-            results.append(CellResult(gid, points, "fail",
-                                      f"[{kind}] {err.ename}: {err.evalue}".rstrip(": ")))
-        elif not ran:
-            results.append(CellResult(gid, points, "fail", "did not run (the kernel stopped)"))
-        elif has_only_docstring(cell.source):
-            results.append(CellResult(gid, points, "hidden", "tests run at grading time"))
-        else:
-            results.append(CellResult(gid, points, "pass"))
+        echo(f"warning: the notebook stopped early: {type(err).__name__}: {err}")
+    seen = {r.test for r in results}
+    for cell in nb.cells:  # cells after a dead kernel never ran
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade") \
+                and gid not in seen:
+            results.append(_verdict(cell))
+            echo(results[-1].line(), flush=True)
     return results
 
 
-def report(results: list[CellResult]) -> tuple[str, bool]:
-    """The lines to print, and whether every visible test passed."""
-    lines = []
-    for r in results:
-        mark = {"pass": "PASS  ", "fail": "FAIL  ", "hidden": "hidden"}[r.status]
-        line = f"{mark} {r.grade_id} ({r.points:g} pt)"
-        if r.message:
-            line += f": {r.message}"
-        lines.append(line)
+def summary(results: list[TestResult]) -> tuple[str, bool]:
+    """The closing lines, and whether every visible test passed."""
     visible = [r for r in results if r.status != "hidden"]
     passed = [r for r in visible if r.status == "pass"]
     ok = len(passed) == len(visible) and bool(results)
-    lines.append(
-        f"{len(passed)} of {len(visible)} visible tests passed; "
-        f"{sum(r.status == 'hidden' for r in results)} hidden test cells run at grading."
-    )
-    lines.append("Ready to submit." if ok else "Fix the FAIL lines above before submitting.")
+    lines = [f"{len(passed)} of {len(visible)} visible tests passed; "
+             f"{sum(r.status == 'hidden' for r in results)} hidden test cells run at grading.",
+             "Ready to submit." if ok else "Fix the FAIL lines above before submitting."]
     return "\n".join(lines), ok

@@ -1,0 +1,400 @@
+"""Trusted verdicts: the grader's own check of a submission, outside the student's kernel.
+
+The in-notebook tests run in the student's kernel, where student code can replace
+``numpy.testing``, return objects that equal everything or rewrite later cells. So
+the score is decided here: the sanitised notebook's setup and answer cells run in a
+fresh sandbox (:mod:`.runner`, in a minimal Python that holds only what the spec
+allows), the runner calls the student's functions on the spec's inputs, hidden ones
+included, and sends the results back; this process, which never runs student code,
+judges them against references and labels that never enter the sandbox.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from cnn_course.course.spec.model import Assignment
+from cnn_course.course.testing.check import encode_call
+from cnn_course.course.testing.codec import CodecError, decode
+from cnn_course.course.testing.judge import Verdict, judge
+from cnn_course.course.testing.shortcuts import builtins_of, modules_of, packages
+
+from . import sandbox
+
+MAX_RESULT_BYTES = 256 * 2**20  # everything a runner may send back
+MAX_FRAME_BYTES = 64 * 2**20
+WALL_FACTOR = 10  # wall-clock backstop = CPU limit x this + a minute: load never trips it
+
+
+@dataclass
+class CellReport:
+    id: str
+    status: str  # ok, error, timeout, crashed, missing
+    message: str = ""
+
+
+@dataclass
+class TestVerdict:
+    """The trusted verdict on one test cell."""
+
+    id: str
+    points: float
+    verdicts: list[tuple[str, Verdict]] = field(default_factory=list)  # (label, verdict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.verdicts) and all(v.ok for _, v in self.verdicts)
+
+    @property
+    def earned(self) -> float:
+        return self.points if self.ok else 0.0
+
+    def failure(self) -> tuple[str, str]:
+        """(kind, message) of the first failed case."""
+        for label, verdict in self.verdicts:
+            if not verdict.ok:
+                return verdict.kind, (f"({label}) " if label else "") + verdict.message
+        return "", ""
+
+
+@dataclass
+class TrustedResult:
+    tests: dict[str, TestVerdict]
+    cells: dict[str, CellReport]
+    cpu_seconds: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return sum(t.earned for t in self.tests.values())
+
+
+def runner_cells(notebook: nbformat.NotebookNode) -> list[dict]:
+    """The cells the runner executes: every nbgrader cell that is not a test cell."""
+    cells = []
+    for cell in notebook.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type == "code" and meta and not meta.get("grade"):
+            cells.append({"id": meta.get("grade_id", "?"), "source": cell.source})
+    return cells
+
+
+# --- the runner's environment ------------------------------------------------------
+
+_TESTING_FILES = ("__init__.py", "codec.py", "expect.py", "judge.py", "shortcuts.py",
+                  "check.py")
+
+
+def _course_subset(folder: Path, assignment: str) -> Path:
+    """A ``cnn_course`` tree holding only the test helpers (and this assignment's checks).
+
+    The setup cell imports ``check_for`` from it; the library itself (which holds
+    answers to the assignments) is not there.
+    """
+    import cnn_course
+
+    source = Path(cnn_course.__file__).parent
+    target = folder / "cnn_course"
+    (target / "course" / "testing").mkdir(parents=True)
+    (target / "course" / "checks").mkdir()
+    (target / "__init__.py").write_text('"""The test helpers only (grader\'s sandbox)."""\n')
+    (target / "course" / "__init__.py").write_text("")
+    for name in _TESTING_FILES:
+        shutil.copy(source / "course" / "testing" / name, target / "course" / "testing")
+    checks = source / "course" / "checks" / f"{assignment}.json"
+    if checks.is_file():
+        shutil.copy(checks, target / "course" / "checks")
+    return folder
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_top_names() -> frozenset[str]:
+    """Import names of every installed distribution (the grader's environment)."""
+    import importlib.metadata as md
+
+    names = set()
+    for dist in md.distributions():
+        top = dist.read_text("top_level.txt")
+        if top:
+            names.update(n.strip() for n in top.split() if n.strip())
+        else:
+            for file in dist.files or ():
+                parts = file.parts
+                if parts and not parts[0].endswith((".dist-info", ".data")) \
+                        and parts[0] != "..":
+                    names.add(parts[0].removesuffix(".py"))
+    return frozenset(n for n in names if n.isidentifier())
+
+
+_STUB_MODULE = '''"""Not available while the grader checks this assignment's code."""
+
+__all__ = ["pad"]
+
+
+class ShortcutError(ImportError):
+    pass
+
+
+def pad(*args, **kwargs):
+    raise ShortcutError("[shortcut] {name} is not allowed in this assignment's graded "
+                        "code")
+'''
+
+
+def _module_stub_binds(spec: Assignment, folder: Path) -> dict[str, str]:
+    """Forbidden implementation modules (numpy.pad's) replaced by a refusing stub file."""
+    import importlib.util
+
+    binds = {}
+    for module in modules_of(spec.forbid):
+        found = importlib.util.find_spec(module)
+        if found is None or not found.origin:
+            continue
+        public = next(n for n in spec.forbid if module in modules_of([n]))
+        stub = folder / f"{module}.py"
+        stub.write_text(_STUB_MODULE.replace("{name}", public))
+        binds[str(Path(found.origin).resolve())] = str(stub)
+    return binds
+
+
+def _stub_names(spec: Assignment) -> list[str]:
+    """Packages installed for the course but not in the runner: they import as stubs.
+
+    So an import that works in the notebook works here too; one that fails there
+    (a package nobody installed) fails here as well.
+    """
+    names = _installed_top_names() - set(spec.allow)
+    return sorted(n for n in names if n not in sys.builtin_module_names
+                  and n not in sys.stdlib_module_names)
+
+
+# --- running ----------------------------------------------------------------------
+
+def build_job(spec: Assignment, notebook, *, total_cpu: float, session_seed: int | None
+              ) -> tuple[dict, dict[str, tuple[str, object]]]:
+    """The runner's job, and case id -> (test id, case) for judging."""
+    index: dict[str, tuple[str, object]] = {}
+    cases, by_key = [], {}
+    for test in spec.tests:
+        for case in spec.cases(test, session_seed):
+            if case.key and case.key in by_key:
+                index[by_key[case.key] + f"/{len(index)}"] = (test.id, case)
+                continue
+            cid = secrets.token_hex(8)  # unguessable: a pre-sent fake frame misses
+            index[cid] = (test.id, case)
+            if case.key:
+                by_key[case.key] = cid
+            cases.append({"id": cid, "call": encode_call(case.call), "key": case.key,
+                          "cpu_seconds": case.cpu_seconds or spec.limits.call_cpu})
+    preload = ["numpy", *(["matplotlib", "matplotlib.pyplot"]
+                          if "matplotlib" in spec.allow else []),
+               *[a for a in spec.allow if a not in ("numpy", "matplotlib")]]
+    job = {
+        "cells": runner_cells(notebook),
+        "helpers": spec.helpers,
+        "cases": cases,
+        "limits": {"cell_cpu": spec.limits.cell_cpu, "call_cpu": spec.limits.call_cpu,
+                   "total_cpu": total_cpu, "wall_factor": WALL_FACTOR},
+        "preload": preload,
+        "forbid_builtins": list({b: [b, n] for n in reversed(spec.forbid)
+                                 for b in builtins_of([n])}.values()),
+        "forbid_modules": [[m, n] for n in spec.forbid for m in modules_of([n])],
+    }
+    return job, index
+
+
+def run_trusted(spec: Assignment, notebook, *, sandboxed: bool, total_cpu: float,
+                session_seed: int | None = None,
+                limits: sandbox.Limits = sandbox.Limits()) -> TrustedResult:
+    """Run every case of ``spec`` against ``notebook`` (already sanitised) and judge."""
+    job, index = build_job(spec, notebook, total_cpu=total_cpu, session_seed=session_seed)
+    with tempfile.TemporaryDirectory(prefix="cnn-course-trusted-") as tmp:
+        tmp = Path(tmp)
+        os.chmod(tmp, 0o755)
+        job_dir = tmp / "job"
+        job_dir.mkdir()
+        shutil.copy(Path(__file__).with_name("runner.py"), job_dir / "runner.py")
+        extra = _course_subset(tmp / "course_subset", spec.name)
+        job["sys_path"] = [str(extra)]
+        read_end, write_end = os.pipe()
+        box = None
+        if sandboxed:
+            env = sandbox.runner_environment(spec.allow)
+            job["stubs"] = _stub_names(spec)
+            binds = dict(env.binds)
+            binds.update(_module_stub_binds(spec, tmp))
+            box = sandbox.Sandbox(limits, readonly=[job_dir, extra], binds=binds,
+                                  pid1=True, full_python=False)
+            cmd = box.command(env.argv(job_dir / "runner.py", write_end))
+        else:  # trusted code only (--allow-unsandboxed): no minimal environment here
+            installed = _installed_top_names()
+            job["stubs"] = sorted({n.split(".")[0] for n in packages(spec.forbid)}
+                                  & installed)
+            job["sys_path"] = []
+            cmd = [sys.executable, "-I", str(job_dir / "runner.py"), str(write_end)]
+        received = bytearray()
+        reader = threading.Thread(target=_drain, args=(read_end, received), daemon=True)
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(cmd, cwd=tmp, stdin=subprocess.PIPE,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    pass_fds=(write_end,))
+            os.close(write_end)
+            write_end = -1
+            reader.start()
+            _feed(proc, json.dumps(job).encode())
+            _watch(proc, box, total_cpu)
+        finally:
+            if write_end >= 0:
+                os.close(write_end)
+            cpu = box.cpu_seconds() if box is not None else None
+            if box is not None:
+                box.close()  # also ends stray processes that still hold the pipe
+            reader.join(timeout=30)
+            os.close(read_end)
+        elapsed = time.monotonic() - started
+    cells, outcomes = parse_frames(bytes(received), {c["id"] for c in job["cells"]},
+                                   {cid for cid in index if "/" not in cid})
+    result = judge_all(spec, index, outcomes, cells, job["cells"])
+    result.cpu_seconds = cpu
+    if cpu is None:
+        result.notes.append(f"runner took {elapsed:.1f} s")
+    return result
+
+
+def _feed(proc: subprocess.Popen, payload: bytes) -> None:
+    try:
+        proc.stdin.write(payload)
+        proc.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def _watch(proc: subprocess.Popen, box, total_cpu: float) -> None:
+    """Wait for the runner; stop it past its CPU budget (cgroup) or the wall backstop."""
+    deadline = time.monotonic() + total_cpu * WALL_FACTOR + 120
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            break
+        used = box.cpu_seconds() if box is not None else None
+        if used is not None and used > total_cpu + 30:
+            break
+        time.sleep(0.2)
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+def _drain(fd: int, into: bytearray) -> None:
+    """Read the runner's pipe until EOF, keeping at most MAX_RESULT_BYTES."""
+    while True:
+        try:
+            chunk = os.read(fd, 2**20)
+        except OSError:
+            return
+        if not chunk:
+            return
+        if len(into) < MAX_RESULT_BYTES:
+            into.extend(chunk[: MAX_RESULT_BYTES - len(into)])
+
+
+def parse_frames(data: bytes, cell_ids: set[str], case_ids: set[str]
+                 ) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Decode the runner's frames as untrusted data: bounded, typed, first answer wins.
+
+    A frame that is not a JSON object, names an unknown or non-string id, or holds a
+    value that does not decode is ignored, and its case counts as missing.
+    """
+    cells: dict[str, dict] = {}
+    outcomes: dict[str, dict] = {}
+    pos = 0
+    while pos + 4 <= len(data):
+        size = int.from_bytes(data[pos:pos + 4], "big")
+        pos += 4
+        if size > MAX_FRAME_BYTES or pos + size > len(data):
+            break
+        raw, pos = data[pos:pos + size], pos + size
+        try:
+            record = json.loads(raw)
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(record, dict):
+            continue
+        cid, cell = record.get("case"), record.get("cell")
+        if isinstance(cid, str) and cid in case_ids and cid not in outcomes:
+            outcomes[cid] = _outcome(record)
+        elif isinstance(cell, str) and cell in cell_ids and cell not in cells:
+            cells[cell] = {k: record.get(k) for k in ("status", "ename", "evalue")}
+    return cells, outcomes
+
+
+def _outcome(record: dict) -> dict:
+    outcome = {k: record[k] for k in ("status", "type", "ename", "mro", "evalue", "cpu")
+               if k in record}
+    if outcome.get("status") == "ok":
+        try:
+            outcome["value"] = decode(record.get("value"))
+        except (CodecError, RecursionError, TypeError, ValueError) as err:
+            return {"status": "unreadable", "evalue": str(err)[:200]}
+    return outcome
+
+
+def judge_all(spec: Assignment, index: dict, outcomes: dict[str, dict],
+              cells: dict[str, dict], job_cells: list[dict]) -> TrustedResult:
+    reports = {cid: CellReport(cid, str(r.get("status")), _cell_message(r))
+               for cid, r in cells.items()}
+    tests = {t.id: TestVerdict(t.id, t.points) for t in spec.tests}
+    for cid, (test_id, case) in index.items():
+        outcome = outcomes.get(cid.split("/")[0]) or {
+            "status": "missing", "evalue": "no result came back: the runner stopped "
+            "before this case (see the cell and time-limit notes)"}
+        verdict = judge(case.expect, outcome)
+        if verdict.kind == "not defined":
+            verdict = _explain_undefined(verdict, spec.part_of(test_id).answers, reports,
+                                         job_cells)
+        tests[test_id].verdicts.append((case.label, verdict))
+    return TrustedResult(tests, reports)
+
+
+def _cell_message(record: dict) -> str:
+    ename, evalue = record.get("ename"), record.get("evalue") or ""
+    return f"{ename}: {evalue}" if ename else str(evalue)
+
+
+_UNDEFINED = re.compile(r"(?:name '(\w+)'|(\w+)) is not defined")
+
+
+def _explain_undefined(verdict: Verdict, answers: tuple[str, ...],
+                       reports: dict[str, CellReport], cells: list[dict]) -> Verdict:
+    """"not defined" hides the cause: name the answer cell that stopped, and how.
+
+    The cell that should have defined the missing name is the failed cell whose code
+    defines it; failing that, a failed answer cell of this part.
+    """
+    match = _UNDEFINED.search(verdict.message)
+    name = (match.group(1) or match.group(2)) if match else None
+    failed = [c for c in cells if reports.get(c["id"]) and reports[c["id"]].status != "ok"]
+    defining = [c for c in failed if name and re.search(
+        rf"^\s*(def|class)\s+{re.escape(name)}\b|^\s*{re.escape(name)}\s*=",
+        c["source"], re.M)]
+    chosen = defining or [c for c in failed if c["id"] in answers]
+    if not chosen:
+        return verdict
+    report = reports[chosen[0]["id"]]
+    kind = "timeout" if report.status == "timeout" else "error"
+    return Verdict(False, kind, f"{verdict.message}: the cell {report.id} stopped "
+                   f"({report.message})")
