@@ -18,7 +18,8 @@ Modules, with the lecture that introduces them:
   softmax cross-entropy (01_fully_connected, 09_overfitting).
 - ``norm``: batch normalisation and local response normalisation (09_overfitting).
 - ``gradcheck``: numerical gradients (07_backprop).
-- ``net``: a tiny numpy CNN trained on the digits (08_lenet).
+- ``net``: a numpy fully connected network (01_fully_connected) and a tiny numpy
+  CNN (08_lenet), trained on the digits.
 
 ``check_ndim`` and ``output_size`` are the input checks every op runs first; they are
 public so that the other numpy modules (``cnn_course.kernels``,

@@ -1,8 +1,11 @@
-"""A tiny convolutional network in pure numpy, trained with SGD + momentum.
+"""Tiny networks in pure numpy, a fully connected one and a CNN, trained with SGD.
 
-Lecture: ``lectures/08_lenet.ipynb``. It proves that the hand-written layers of
-``cnn_course.ops`` work together: conv -> relu -> pool -> conv -> relu -> pool ->
-affine, trained on scikit-learn's 8x8 digits with no torch anywhere.
+Lectures: ``lectures/01_fully_connected.ipynb`` (:func:`mlp`, a fully connected
+network with ReLU, sigmoid or tanh, trained by SGD; its per-layer gradients show
+the sigmoid's vanishing gradients) and ``lectures/08_lenet.ipynb``. It proves that
+the hand-written layers of ``cnn_course.ops`` work together: conv -> relu -> pool
+-> conv -> relu -> pool -> affine, trained on scikit-learn's 8x8 digits with no
+torch anywhere.
 
 The network is a list of layers. Each layer has ``forward(x, train) -> out``,
 ``backward(dout) -> dx``, and dictionaries ``params`` and ``grads`` with the same
@@ -12,11 +15,19 @@ keys; the optimiser only ever sees those dictionaries.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .activations import relu_backward, relu_forward
+from .activations import (
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    tanh_backward,
+    tanh_forward,
+)
 from .conv import conv2d_backward, conv2d_forward
 from .layers import affine_backward, affine_forward
 from .losses import softmax_cross_entropy
@@ -60,13 +71,34 @@ class Conv2d(Layer):
         return dx
 
 
-class ReLU(Layer):
+class Activation(Layer):
+    """An element-wise non-linearity of :mod:`.activations`: no parameters, any
+    shape; a subclass names its ``(out, cache)`` forward and its backward as the
+    static methods ``forward_fn`` and ``backward_fn``."""
+
     def forward(self, x, train=True):
-        out, self.cache = relu_forward(x)
+        out, self.cache = self.forward_fn(x)
         return out
 
     def backward(self, dout):
-        return relu_backward(dout, self.cache)
+        return self.backward_fn(dout, self.cache)
+
+
+class ReLU(Activation):
+    forward_fn, backward_fn = staticmethod(relu_forward), staticmethod(relu_backward)
+
+
+class Sigmoid(Activation):
+    forward_fn = staticmethod(sigmoid_forward)
+    backward_fn = staticmethod(sigmoid_backward)
+
+
+class Tanh(Activation):
+    forward_fn, backward_fn = staticmethod(tanh_forward), staticmethod(tanh_backward)
+
+
+#: The non-linearities :func:`mlp` puts between its affine layers.
+ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
 
 
 class MaxPool2d(Layer):
@@ -171,6 +203,31 @@ def digits_cnn(channels: tuple[int, int] = (8, 16), *, seed: int = 0,
         MaxPool2d(2),
         Affine(C2 * 2 * 2, 10, rng=rng, dtype=dtype),
     ])
+
+
+def mlp(sizes: Sequence[int], activation: str = "relu", *, seed: int = 0,
+        dtype=np.float32) -> Net:
+    """A fully connected network: affine -> activation -> ... -> affine.
+
+    ``sizes = (D, H_1, ..., H_k, K)`` gives ``k + 1`` affine layers, ``(N, D) ->
+    (N, H_1) -> ... -> (N, K)`` class scores, with ``activation`` (a key of
+    :data:`ACTIVATIONS`) after every layer but the last. Input ``(N, C, H, W)`` is
+    flattened by the first layer, so ``D = C * H * W``. Weights are drawn from
+    ``N(0, 1 / D_in)``, biases start at 0.
+    """
+    if len(sizes) < 2:
+        raise ValueError(f"expected sizes (D, ..., K) with at least 2 entries, got "
+                         f"{tuple(sizes)}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"expected activation in {sorted(ACTIVATIONS)}, got "
+                         f"{activation!r}")
+    rng = np.random.default_rng(seed)
+    layers: list[Layer] = []
+    for i, (D, M) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(Affine(D, M, rng=rng, dtype=dtype))
+        if i < len(sizes) - 2:  # no non-linearity after the class scores
+            layers.append(ACTIVATIONS[activation]())
+    return Net(layers)
 
 
 def load_digits_split(test_fraction: float = 0.25, seed: int = 0, dtype=np.float32):
