@@ -18,30 +18,50 @@ The backbone (:class:`cnn_course.models.ConvNet`) ships with the package
 (``cnn_course/weights/``); ``cnn-course pretrain`` is the command that made it, and
 its metadata file says how. The metadata names the architecture, which
 :func:`cnn_course.models.build` builds.
+
+The lecture's table (from scratch, feature extraction and fine-tuning, with 10, 50
+and 100 labelled images per class) is :func:`transfer_table`; one cell of it is
+:func:`train_transfer`. ``scripts/transfer_table.py`` and the lecture both call it.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
+import time
 import types
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data.augment import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    Compose,
+    HorizontalFlip,
+    Normalize,
+    RandomCrop,
+)
+from .data.datasets import ImageDataset, per_class
 from .data.sources import md5sum
 from .device import model_device
 from .errors import CourseError
-from .models import build
+from .models import build, convnet
+from .training.fit import fit
 from .training.loader import as_loader
+from .training.loop import evaluate
+from .training.schedules import cosine_schedule
 
 __all__ = [
     "blocks", "freeze", "unfreeze", "trainable",
     "head_name", "replace_head", "param_groups", "activations", "embed",
     "nearest_neighbors", "WEIGHTS_DIR", "save_pretrained",
     "load_pretrained", "pretrained_info", "PretrainedError",
+    "METHODS", "train_transfer", "TransferTable", "transfer_table",
 ]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -398,3 +418,169 @@ def load_pretrained(name: str = "convnet_cifar10_animals",
     model.eval()
     model.pretrained_info = info
     return model
+
+
+# ----------------------------------------------------------------------------------
+# The transfer table: scratch, feature extraction and fine-tuning, few labels
+# ----------------------------------------------------------------------------------
+
+#: The three ways to train on the target task, in the table's order.
+METHODS = ("scratch", "feature extraction", "fine-tuning")
+
+
+def _epochs_for(steps: int, n_images: int, batch_size: int) -> int:
+    """Epochs that give at least ``steps`` optimizer steps."""
+    steps_per_epoch = -(-n_images // batch_size)  # ceil
+    return max(1, -(-steps // steps_per_epoch))
+
+
+def train_transfer(method: str, train: ImageDataset, test: ImageDataset, *,
+                   seed: int = 0, steps: int = 300, lr: float = 0.05,
+                   batch_size: int = 32, backbone: str = "convnet_cifar10_animals",
+                   weights_dir: str | Path = WEIGHTS_DIR,
+                   test_features: torch.Tensor | None = None,
+                   device: str | torch.device | None = None) -> float:
+    """One cell of the transfer table: train ``method`` on ``train``, return its
+    accuracy on ``test``.
+
+    - ``"scratch"``: a randomly initialised ConvNet of the backbone's shape, all
+      layers trained;
+    - ``"feature extraction"``: the pretrained body frozen. It never changes, so
+      its embeddings (what the head sees, ``(N, 128)``) are computed once and only
+      a new linear head is trained, on them;
+    - ``"fine-tuning"``: the pretrained body with a new head, all layers trained,
+      the body at 1/10 of the head's learning rate (:func:`param_groups`).
+
+    Every method gets about ``steps`` SGD steps (momentum 0.9, weight decay 5e-4,
+    cosine schedule) on batches of ``batch_size``; scratch and fine-tuning see
+    crops and flips. ``seed`` fixes the initialisation and the batches.
+    ``test_features`` (the frozen body's embeddings of ``test``) saves recomputing
+    them for every feature-extraction cell. ``device``: default the CPU.
+    """
+    if method not in METHODS:
+        raise ValueError(f"expected method in {METHODS}, got {method!r}")
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    normalize = Normalize(CIFAR10_MEAN, CIFAR10_STD)
+    augment = Compose([RandomCrop(32, padding=4), HorizontalFlip(), normalize])
+    num_classes = len(train.classes)
+    torch.manual_seed(seed)
+    common = dict(epochs=_epochs_for(steps, len(train), batch_size),
+                  batch_size=batch_size, seed=seed, progress=False,
+                  schedule=cosine_schedule(), device=device)
+
+    if method == "feature extraction":
+        body = load_pretrained(backbone, weights_dir).to(device)
+        features = embed(body, train, transform=normalize)  # (N, 128)
+        if test_features is None:
+            test_features = embed(body, test, transform=normalize)  # (M, 128)
+        head = nn.Linear(features.shape[1], num_classes)
+        optimizer = torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9,
+                                    weight_decay=5e-4)
+        fit(head, (features, train.labels), optimizer=optimizer, **common)
+        return evaluate(head, (test_features, test.labels))["acc"]
+
+    if method == "scratch":
+        model = convnet(num_classes)
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9,
+                                    weight_decay=5e-4)
+    else:  # fine-tuning
+        model = load_pretrained(backbone, weights_dir)
+        replace_head(model, num_classes)
+        optimizer = torch.optim.SGD(param_groups(model, lr, body_lr_factor=0.1),
+                                    momentum=0.9, weight_decay=5e-4)
+    fit(model, train, optimizer=optimizer, transform=augment, **common)
+    return evaluate(model, test, transform=normalize)["acc"]
+
+
+@dataclass
+class TransferTable:
+    """What :func:`transfer_table` measured: ``results[method][n]`` holds one test
+    accuracy (a fraction) per seed, for ``n`` labelled images per class."""
+
+    results: dict[str, dict[int, list[float]]]
+    sizes: list[int]
+    seeds: list[int]
+    steps: int
+    test_images: int
+    seconds: float
+    settings: dict = field(default_factory=dict)
+
+    def mean(self, method: str, n: int) -> float:
+        """Mean accuracy over the seeds, in points (percent)."""
+        return 100 * statistics.mean(self.results[method][n])
+
+    def std(self, method: str, n: int) -> float:
+        """Standard deviation over the seeds, in points (0 for one seed)."""
+        accs = [100 * a for a in self.results[method][n]]
+        return statistics.stdev(accs) if len(accs) > 1 else 0.0
+
+    def markdown(self) -> str:
+        """A row per method, a column per size: mean ± std in points."""
+        lines = ["| method | " + " | ".join(f"{n} / class" for n in self.sizes)
+                 + " |", "| --- |" + " --- |" * len(self.sizes)]
+        for method in METHODS:
+            cells = [f"{self.mean(method, n):.1f} ± {self.std(method, n):.1f}"
+                     for n in self.sizes]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        """JSON-ready: sizes become string keys."""
+        return {"results": {m: {str(n): accs for n, accs in by_n.items()}
+                            for m, by_n in self.results.items()},
+                "sizes": self.sizes, "seeds": self.seeds, "steps": self.steps,
+                "test_images": self.test_images, "seconds": self.seconds,
+                **self.settings, "table": self.markdown()}
+
+
+def transfer_table(train: ImageDataset, test: ImageDataset,
+                   sizes: Sequence[int] = (10, 50, 100),
+                   seeds: Sequence[int] = (0, 1, 2), *, steps: int = 300,
+                   lr: float = 0.05, batch_size: int = 32,
+                   backbone: str = "convnet_cifar10_animals",
+                   weights_dir: str | Path = WEIGHTS_DIR,
+                   device: str | torch.device | None = None, progress: bool = True,
+                   on_result: Callable[[str, int, int, float, float], None]
+                   | None = None) -> TransferTable:
+    """Scratch against feature extraction against fine-tuning, with few labels.
+
+    For every size ``n`` and seed, ``per_class(train, n, seed)`` draws the labelled
+    images, and each method of :data:`METHODS` is trained on them with
+    :func:`train_transfer` and tested on all of ``test``. ``on_result(method, n,
+    seed, accuracy, seconds_so_far)`` is called after every cell; ``progress``
+    shows a bar over the cells. The README's table is
+    ``transfer_table(*data.load("cifar10-vehicles")[:2])``: 316 s on two CPU cores.
+    """
+    from tqdm.auto import tqdm
+
+    sizes, seeds = [int(n) for n in sizes], [int(s) for s in seeds]
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    normalize = Normalize(CIFAR10_MEAN, CIFAR10_STD)
+    body = load_pretrained(backbone, weights_dir).to(device)
+    test_features = embed(body, test, transform=normalize)  # (M, 128), computed once
+    results: dict[str, dict[int, list[float]]] = {
+        m: {n: [] for n in sizes} for m in METHODS}
+    started = time.perf_counter()
+    bar = tqdm(total=len(sizes) * len(seeds) * len(METHODS), desc="transfer table",
+               disable=not progress, dynamic_ncols=True)
+    try:
+        for n in sizes:
+            for seed in seeds:
+                labelled = per_class(train, n, seed=seed)
+                for method in METHODS:
+                    acc = train_transfer(method, labelled, test, seed=seed,
+                                         steps=steps, lr=lr, batch_size=batch_size,
+                                         backbone=backbone, weights_dir=weights_dir,
+                                         test_features=test_features, device=device)
+                    results[method][n].append(acc)
+                    bar.update(1)
+                    bar.set_postfix_str(f"{n}/class seed {seed} {method} "
+                                        f"{100 * acc:.1f}%")
+                    if on_result is not None:
+                        on_result(method, n, seed, acc, time.perf_counter() - started)
+    finally:
+        bar.close()
+    return TransferTable(results, sizes, seeds, steps, len(test),
+                         time.perf_counter() - started,
+                         {"lr": lr, "batch_size": batch_size, "backbone": backbone,
+                          "device": str(device)})

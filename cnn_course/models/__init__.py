@@ -3,7 +3,8 @@
 Lectures: ``lectures/08_lenet.ipynb`` (LeNet-5), ``lectures/10_architectures.ipynb``
 (AlexNet to MobileNetV2, SqueezeNet, ShuffleNet, ResNeXt, SE-ResNet, Xception and
 Inception-ResNet), ``lectures/11_transfer_learning.ipynb`` (``ConvNet``, the
-course's own backbone), ``lectures/12_beyond_classification.ipynb`` (FCN, U-Net).
+course's own backbone), ``lectures/12_beyond_classification.ipynb`` (FCN, U-Net
+and, in the outlook, the graph convolution of :mod:`.graph`).
 
 Every builder takes ``num_classes`` and ``in_channels``; every model checks its
 input and names the shape it expects. ``build(name)`` builds the architectures that
@@ -47,6 +48,7 @@ from .googlenet import (
     InceptionNaive,
     googlenet,
 )
+from .graph import GCN, GraphConv, adjacency_from_edges, normalized_adjacency
 from .highway import HighwayConv2d, HighwayLayer, HighwayNet, highway_net
 from .inception_resnet import (
     InceptionResNet,
@@ -134,4 +136,5 @@ __all__ = [
     "fcn", "FCN", "Backbone", "bilinear_kernel",
     "unet", "UNet", "unet_output_size",
     "convnet", "ConvNet", "ConvBlock",
+    "GraphConv", "GCN", "normalized_adjacency", "adjacency_from_edges",
 ]

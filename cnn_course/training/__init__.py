@@ -13,7 +13,8 @@ One module per job:
   early stopping, schedules and bf16 autocast.
 - :mod:`.schedules`: ``step_schedule``, ``cosine_schedule``, ``power_schedule``.
 - :mod:`.loader`: ``TensorLoader``, seeded mini-batches from tensors in memory.
-- :mod:`.metrics`: ``accuracy``, ``confusion_matrix``, ``History``.
+- :mod:`.metrics`: ``accuracy``, ``confusion_matrix``, ``iou_per_class``,
+  ``History``.
 - :mod:`.checkpoint`: ``save_checkpoint``, ``load_checkpoint``.
 - :mod:`.runtime`: ``fast_mode`` and ``fast`` (``CNN_COURSE_FAST=1`` in tests and
   CI), ``seed_everything``.
@@ -23,7 +24,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .fit import fit
 from .loader import TensorLoader
 from .loop import evaluate, predict, train_epoch
-from .metrics import History, accuracy, confusion_matrix
+from .metrics import History, accuracy, confusion_matrix, iou_per_class
 from .runtime import fast, fast_mode, seed_everything
 from .schedules import (
     ConstantSchedule,
@@ -41,5 +42,6 @@ __all__ = [
     "ConstantSchedule", "StepSchedule", "CosineSchedule", "PowerSchedule",
     "step_schedule", "cosine_schedule", "power_schedule", "History", "fit",
     "train_epoch", "evaluate", "predict", "accuracy", "confusion_matrix",
+    "iou_per_class",
     "save_checkpoint", "load_checkpoint",
 ]

@@ -56,7 +56,8 @@ def train_epoch(
 ) -> dict[str, float]:
     """Train ``model`` on every batch ``(X, y)`` of ``loader`` once.
 
-    ``X: (B, C, H, W)``, ``y: (B,)``; ``loss_fn(logits, y)`` defaults to
+    ``X: (B, C, H, W)``, ``y: (B,)`` (or ``(B, H, W)`` masks with logits
+    ``(B, K, H, W)``: accuracy is then per pixel); ``loss_fn(logits, y)`` defaults to
     :func:`default_loss`. ``before_step()`` runs before each batch (``fit`` sets
     the learning rate there), ``after_step(loss, acc)`` after it, with the running
     means so far (``fit`` updates its progress bar). Returns the epoch's mean
@@ -65,7 +66,7 @@ def train_epoch(
     device = torch.device(device) if device is not None else model_device(model)
     loss_fn = loss_fn or default_loss
     model.train()  # dropout on, batch norm uses (and updates) batch statistics
-    total_loss, total_correct, total_seen = 0.0, 0, 0
+    total_loss, total_correct, total_seen, total_labels = 0.0, 0, 0, 0
     for X, y in loader:
         X, y = X.to(device), y.to(device)
         if before_step is not None:
@@ -84,14 +85,16 @@ def train_epoch(
 
         with torch.no_grad():  # bookkeeping only: no graph for the statistics
             n = y.shape[0]
+            right = predicted(logits) == y  # (B,), or (B, H, W) for masks
             total_loss += loss.item() * n
-            total_correct += int((predicted(logits) == y).sum())
+            total_correct += int(right.sum())
             total_seen += n
+            total_labels += right.numel()  # one per example, or per pixel
         if after_step is not None:
-            after_step(total_loss / total_seen, total_correct / total_seen)
+            after_step(total_loss / total_seen, total_correct / total_labels)
     if total_seen == 0:
         raise ValueError("the training data gave no batches")
-    return {"loss": total_loss / total_seen, "acc": total_correct / total_seen}
+    return {"loss": total_loss / total_seen, "acc": total_correct / total_labels}
 
 
 @torch.no_grad()

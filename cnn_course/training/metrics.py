@@ -2,7 +2,8 @@
 
 Lectures: ``lectures/08_lenet.ipynb`` (accuracy, the confusion matrix of MNIST),
 ``lectures/09_overfitting.ipynb`` (training and validation curves from
-:class:`History`).
+:class:`History`), ``lectures/12_beyond_classification.ipynb`` (intersection over
+union per class, for segmentation).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-__all__ = ["predicted", "accuracy", "confusion_matrix", "History"]
+__all__ = ["predicted", "accuracy", "confusion_matrix", "iou_per_class", "History"]
 
 
 def predicted(logits: torch.Tensor) -> torch.Tensor:
@@ -41,6 +42,29 @@ def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor,
     flat = y_true * num_classes + y_pred
     counts = torch.bincount(flat, minlength=num_classes * num_classes)
     return counts.view(num_classes, num_classes)
+
+
+def iou_per_class(y_true: torch.Tensor, y_pred: torch.Tensor,
+                  num_classes: int) -> torch.Tensor:
+    """Intersection over union of every class: ``float64 (num_classes,)``.
+
+    ``y_true`` and ``y_pred`` are labels of any matching shape (a mask ``(N, H, W)``
+    per image for segmentation). For class ``c``, with ``cm`` the confusion matrix,
+    ``IoU_c = cm[c, c] / (row_c + column_c - cm[c, c])``: the pixels both call
+    ``c``, over the pixels either calls ``c``. NaN for a class that neither has
+    (``nanmean`` skips it in the mean IoU).
+    """
+    if torch.as_tensor(y_true).shape != torch.as_tensor(y_pred).shape:
+        raise ValueError(f"expected y_true and y_pred of the same shape, got "
+                         f"{tuple(torch.as_tensor(y_true).shape)} and "
+                         f"{tuple(torch.as_tensor(y_pred).shape)}")
+    cm = confusion_matrix(y_true, y_pred, num_classes).double()
+    both = cm.diagonal()  # (K,): called c by both
+    either = cm.sum(dim=1) + cm.sum(dim=0) - both  # (K,): called c by one or both
+    iou = torch.full((num_classes,), float("nan"), dtype=torch.float64)
+    present = either > 0
+    iou[present] = both[present] / either[present]
+    return iou
 
 
 @dataclass
