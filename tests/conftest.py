@@ -12,6 +12,11 @@ torch.set_num_threads(1)
 os.environ.setdefault("CNN_COURSE_FAST", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
+# The local copies of MNIST, Fashion-MNIST and CIFAR-10 next to the checkout; loaders
+# (and the lectures the tests run) read them instead of downloading.
+DATASETS = ROOT.parent / "shared" / "datasets"
+if DATASETS.is_dir():
+    os.environ.setdefault("CNN_COURSE_DATA", str(DATASETS))
 
 
 @pytest.fixture(scope="session")

@@ -299,6 +299,15 @@ def correlate2d(image, kernel):
     return _scipy_correlate2d(image, kernel, mode="valid")
 '''
 
+_CORRELATE_WITH_NP_CONVOLVE = '''def correlate2d(image, kernel):
+    """Valid 2-D cross-correlation as a sum of 1-D convolutions (not allowed here)."""
+    image, kernel = np.asarray(image, float), np.asarray(kernel, float)
+    HH = kernel.shape[0]
+    return np.array([sum(np.convolve(image[i + p], kernel[p][::-1], mode="valid")
+                         for p in range(HH))
+                     for i in range(image.shape[0] - HH + 1)])
+'''
+
 _CORRELATE_WITH_NP_CORRELATE = '''def correlate2d(image, kernel):
     """Valid 2-D cross-correlation, row by row with np.correlate (not allowed here)."""
     image, kernel = np.asarray(image, float), np.asarray(kernel, float)
@@ -351,4 +360,10 @@ SPEC.examples = [
                      "conv2d_forward": SOLUTION, "sobel_edges": SOLUTION,
                      "correlate2d": _CORRELATE_WITH_NP_CORRELATE},
             reason="numpy.correlate"),
+    Example("uses_np_convolve", "correlate2d from np.convolve: part 1 and Sobel earn "
+            "nothing", 11,
+            answers={"pad2d": SOLUTION, "conv_output_size": SOLUTION,
+                     "conv2d_forward": SOLUTION, "sobel_edges": SOLUTION,
+                     "correlate2d": _CORRELATE_WITH_NP_CONVOLVE},
+            reason="numpy.convolve"),
 ]

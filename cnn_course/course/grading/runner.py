@@ -334,13 +334,19 @@ class _StubModule(types.ModuleType):
 
 
 class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Imports of installed-but-not-allowed packages give stub modules."""
+    """Imports of installed-but-not-allowed packages give stub modules.
 
-    def __init__(self, tops):
+    Placed first, it stubs whole packages (``tops``); placed last, it stubs the
+    modules of a package that the environment holds only in part (``prefixes``:
+    ``cnn_course`` keeps its test helpers, the rest of the library is a stub).
+    """
+
+    def __init__(self, tops=(), prefixes=()):
         self.tops = frozenset(tops)
+        self.prefixes = tuple(p + "." for p in prefixes)
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname.split(".")[0] in self.tops:
+        if fullname.split(".")[0] in self.tops or fullname.startswith(self.prefixes):
             return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
         return None
 
@@ -382,16 +388,42 @@ def unbind_forbidden(builtins, modules):
             hit = targets.get(id(value))
             if hit is not None and hit[0] is value:
                 namespace[attr] = _Proxy(hit[1])
-    import _imp  # extension modules cannot be re-created to bring the routines back
-
-    def refuse(*args, **kwargs):
-        raise ShortcutError("[shortcut] re-loading extension modules is not allowed here")
-
-    _imp.create_dynamic = refuse
-    _imp.exec_dynamic = refuse
+    return _guard_extension_modules()
 
 
-def audit_hook_factory():
+def _guard_extension_modules():
+    """Extension modules already loaded cannot be re-created or re-run.
+
+    Re-running numpy's C core would bring its unbound routines back. New extension
+    modules still load (torch imports some lazily). The originals are kept in the
+    guards' defaults, whose reading the audit hook refuses.
+    """
+    import _imp
+
+    loaded = frozenset(name for name, module in list(sys.modules.items())
+                       if str(getattr(getattr(module, "__spec__", None), "origin", ""))
+                       .endswith((".so", ".pyd")))
+
+    def create_dynamic(spec, *args, _create=_imp.create_dynamic, _loaded=loaded):
+        if getattr(spec, "name", None) in _loaded:
+            raise ShortcutError(f"[shortcut] re-creating {spec.name} is not allowed here")
+        return _create(spec, *args)
+
+    def exec_dynamic(module, _exec=_imp.exec_dynamic, _loaded=loaded):
+        if getattr(module, "__name__", None) in _loaded:
+            raise ShortcutError(f"[shortcut] re-running {module.__name__} is not allowed here")
+        return _exec(module)
+
+    _imp.create_dynamic, _imp.exec_dynamic = create_dynamic, exec_dynamic
+    return frozenset({id(create_dynamic), id(exec_dynamic)})
+
+
+def audit_hook_factory(guarded=frozenset()):
+    """The audit hook: refuses introspection and escapes once student code may run.
+
+    It cannot be removed, and it holds its state in its closure (no reference to the
+    hook is reachable from Python).
+    """
     blocked = frozenset({
         "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.setprofile",
         "sys.settrace", "subprocess.Popen", "os.system", "os.exec", "os.posix_spawn",
@@ -404,6 +436,9 @@ def audit_hook_factory():
         if event == "import" and args and args[0] in blocked_imports:
             raise PermissionError(f"importing {args[0]} is not allowed while the grader "
                                   "runs your code")
+        if event in ("object.__getattr__", "object.__setattr__") and len(args) > 1 \
+                and id(args[0]) in guarded:
+            raise PermissionError("the grader's import guards are not open to inspection")
 
     return hook
 
@@ -424,9 +459,11 @@ def main():
     from cnn_course.course.testing import codec
 
     cases = job["cases"]
-    sys.meta_path.insert(0, _StubFinder(job.get("stubs", [])))
-    unbind_forbidden(job.get("forbid_builtins", []), job.get("forbid_modules", []))
-    sys.addaudithook(audit_hook_factory())
+    sys.meta_path.insert(0, _StubFinder(tops=job.get("stubs", [])))
+    sys.meta_path.append(_StubFinder(prefixes=["cnn_course"]))
+    guarded = unbind_forbidden(job.get("forbid_builtins", []),
+                               job.get("forbid_modules", []))
+    sys.addaudithook(audit_hook_factory(guarded))
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     limits = job["limits"]
     done_read, done_write = os.pipe()

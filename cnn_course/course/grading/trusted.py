@@ -31,7 +31,12 @@ from cnn_course.course.spec.model import Assignment
 from cnn_course.course.testing.check import encode_call
 from cnn_course.course.testing.codec import CodecError, decode
 from cnn_course.course.testing.judge import Verdict, judge
-from cnn_course.course.testing.shortcuts import builtins_of, modules_of, packages
+from cnn_course.course.testing.shortcuts import (
+    builtins_of,
+    functions_of,
+    modules_of,
+    packages,
+)
 
 from . import sandbox
 
@@ -99,11 +104,12 @@ _TESTING_FILES = ("__init__.py", "codec.py", "expect.py", "judge.py", "shortcuts
                   "check.py")
 
 
-def _course_subset(folder: Path, assignment: str) -> Path:
-    """A ``cnn_course`` tree holding only the test helpers (and this assignment's checks).
+def _course_subset(folder: Path, assignment: str, allow: tuple[str, ...] = ()) -> Path:
+    """A ``cnn_course`` tree holding the test helpers, and what the spec allows of the rest.
 
-    The setup cell imports ``check_for`` from it; the library itself (which holds
-    answers to the assignments) is not there.
+    The setup cell imports ``check_for`` from it. The library itself holds answers
+    to the assignments, so only the parts a spec names (``"cnn_course.models"``,
+    ``"cnn_course.weights"``, ...) are copied in.
     """
     import cnn_course
 
@@ -118,26 +124,45 @@ def _course_subset(folder: Path, assignment: str) -> Path:
     checks = source / "course" / "checks" / f"{assignment}.json"
     if checks.is_file():
         shutil.copy(checks, target / "course" / "checks")
+    shutil.copy(source / "errors.py", target / "errors.py")
+    for allowed in allow:  # e.g. "cnn_course.models": the course's backbone, no answers
+        if not allowed.startswith("cnn_course."):
+            continue
+        relative = Path(*allowed.split(".")[1:])
+        if (source / relative).is_dir():
+            shutil.copytree(source / relative, target / relative,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source / relative.with_suffix(".py"), target / relative.with_suffix(".py"))
     return folder
 
 
+def _top_names(dist) -> set[str]:
+    top = dist.read_text("top_level.txt")
+    if top:
+        return {n.strip() for n in top.split() if n.strip().isidentifier()}
+    names = set()
+    for file in dist.files or ():
+        parts = file.parts
+        if parts and not parts[0].endswith((".dist-info", ".data")) and parts[0] != "..":
+            names.add(parts[0].removesuffix(".py"))
+    return {n for n in names if n.isidentifier()}
+
+
 @functools.lru_cache(maxsize=1)
-def _installed_top_names() -> frozenset[str]:
+def _tops_by_distribution() -> dict[str, frozenset[str]]:
     """Import names of every installed distribution (the grader's environment)."""
     import importlib.metadata as md
 
-    names = set()
+    out: dict[str, set[str]] = {}
     for dist in md.distributions():
-        top = dist.read_text("top_level.txt")
-        if top:
-            names.update(n.strip() for n in top.split() if n.strip())
-        else:
-            for file in dist.files or ():
-                parts = file.parts
-                if parts and not parts[0].endswith((".dist-info", ".data")) \
-                        and parts[0] != "..":
-                    names.add(parts[0].removesuffix(".py"))
-    return frozenset(n for n in names if n.isidentifier())
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        out.setdefault(name, set()).update(_top_names(dist))
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def _installed_top_names() -> frozenset[str]:
+    return frozenset().union(*_tops_by_distribution().values())
 
 
 _STUB_MODULE = '''"""Not available while the grader checks this assignment's code."""
@@ -171,13 +196,18 @@ def _module_stub_binds(spec: Assignment, folder: Path) -> dict[str, str]:
     return binds
 
 
-def _stub_names(spec: Assignment) -> list[str]:
+def _stub_names(spec: Assignment, distributions: tuple[str, ...]) -> list[str]:
     """Packages installed for the course but not in the runner: they import as stubs.
 
     So an import that works in the notebook works here too; one that fails there
-    (a package nobody installed) fails here as well.
+    (a package nobody installed) fails here as well. What the runner's environment
+    holds (the allowed packages and everything they need) is real.
     """
-    names = _installed_top_names() - set(spec.allow)
+    by_dist = _tops_by_distribution()
+    present = frozenset().union(*(by_dist.get(d.lower().replace("_", "-"), frozenset())
+                                  for d in distributions))
+    names = (_installed_top_names() - present - {a.split(".")[0] for a in spec.allow}
+             - {"cnn_course"})
     return sorted(n for n in names if n not in sys.builtin_module_names
                   and n not in sys.stdlib_module_names)
 
@@ -210,8 +240,10 @@ def build_job(spec: Assignment, notebook, *, total_cpu: float, session_seed: int
         "limits": {"cell_cpu": spec.limits.cell_cpu, "call_cpu": spec.limits.call_cpu,
                    "total_cpu": total_cpu, "wall_factor": WALL_FACTOR},
         "preload": preload,
-        "forbid_builtins": list({b: [b, n] for n in reversed(spec.forbid)
-                                 for b in builtins_of([n])}.values()),
+        # the public functions first, then their C routines under the first public
+        # name that lists them
+        "forbid_builtins": [[f, n] for n in spec.forbid for f in functions_of([n])]
+        + list({b: [b, n] for n in reversed(spec.forbid) for b in builtins_of([n])}.values()),
         "forbid_modules": [[m, n] for n in spec.forbid for m in modules_of([n])],
     }
     return job, index
@@ -228,13 +260,14 @@ def run_trusted(spec: Assignment, notebook, *, sandboxed: bool, total_cpu: float
         job_dir = tmp / "job"
         job_dir.mkdir()
         shutil.copy(Path(__file__).with_name("runner.py"), job_dir / "runner.py")
-        extra = _course_subset(tmp / "course_subset", spec.name)
+        extra = _course_subset(tmp / "course_subset", spec.name, spec.allow)
         job["sys_path"] = [str(extra)]
         read_end, write_end = os.pipe()
         box = None
         if sandboxed:
-            env = sandbox.runner_environment(spec.allow)
-            job["stubs"] = _stub_names(spec)
+            env = sandbox.runner_environment(
+                [a for a in spec.allow if not a.startswith("cnn_course")])
+            job["stubs"] = _stub_names(spec, env.distributions)
             binds = dict(env.binds)
             binds.update(_module_stub_binds(spec, tmp))
             box = sandbox.Sandbox(limits, readonly=[job_dir, extra], binds=binds,

@@ -43,10 +43,15 @@ def test_cell(test: Test) -> nbformat.NotebookNode:
                   f"{HIDDEN_END}")
     else:
         source = f'"""{test.doc}"""\ncheck("{test.id}")'
-    cell = new_code_cell(source)
+    cell = new_code_cell(source, id=_cell_id(test.id))
     cell.metadata["nbgrader"] = _nbgrader(test.id, grade=True, points=test.points)
     cell.metadata[GENERATED] = True
     return cell
+
+
+def _cell_id(name: str) -> str:
+    """A stable cell id, so that a release is byte-identical when nothing changed."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"gen-{name}")[:64]
 
 
 def _lecture(name: str) -> str:
@@ -72,7 +77,8 @@ def rules_text(spec: Assignment) -> str:
         "| --- | --- | --- |",
     ]
     for i, part in enumerate(spec.parts, 1):
-        lines.append(f"| {i} | {part.title} | {part.points:g} |")
+        by_hand = " (graded by hand)" if part.manual else ""
+        lines.append(f"| {i} | {part.title}{by_hand} | {part.points:g} |")
     lines.append(f"| | total | {spec.points:g} |")
     packages = [n for n in spec.forbid if n not in IMPLEMENTATIONS]
     functions = [n for n in spec.forbid if n in IMPLEMENTATIONS]
@@ -111,9 +117,9 @@ def rules_text(spec: Assignment) -> str:
 
 
 def header_cells(spec: Assignment) -> list[nbformat.NotebookNode]:
-    text = new_markdown_cell(rules_text(spec))
+    text = new_markdown_cell(rules_text(spec), id=_cell_id("header"))
     setup = new_code_cell("from cnn_course.course.testing import check_for\n\n"
-                          f'check = check_for("{spec.name}")')
+                          f'check = check_for("{spec.name}")', id=_cell_id(CHECK_SETUP_ID))
     setup.metadata["nbgrader"] = _nbgrader(CHECK_SETUP_ID, grade=False)
     for cell in (text, setup):
         cell.metadata[GENERATED] = True
@@ -128,8 +134,10 @@ def insert_tests(nb: nbformat.NotebookNode, spec: Assignment) -> nbformat.Notebo
     """``nb`` (a solution notebook without test cells) with the generated cells added."""
     nb = copy.deepcopy(nb)
     nb.cells = [c for c in nb.cells if not c.get("metadata", {}).get(GENERATED)]
+    written = {p.answers[0] for p in spec.parts if p.manual}
     graded = [_grade_id(c) for c in nb.cells
-              if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+              if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+              and _grade_id(c) not in written]
     if graded:
         raise SpecError(f"{spec.name}: the solution notebook has test cells {graded}; "
                         "tests come from the spec, delete them from the notebook")
@@ -140,6 +148,10 @@ def insert_tests(nb: nbformat.NotebookNode, spec: Assignment) -> nbformat.Notebo
         if missing:
             raise SpecError(f"{spec.name}: part {part.name} names answer cells {missing} "
                             "that the notebook does not have")
+        if part.manual:  # a written answer: nbgrader's manually graded answer cell
+            cell = nb.cells[position[part.answers[0]]]
+            cell.metadata["nbgrader"].update(grade=True, solution=True, points=part.manual)
+            continue
         last = max(position[a] for a in part.answers)
         after.setdefault(last, []).extend(test_cell(t) for t in part.tests)
     cells = []

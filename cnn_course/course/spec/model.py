@@ -122,11 +122,12 @@ class Part:
     name: str
     title: str
     answers: tuple[str, ...]  # grade_ids of the answer cells, in notebook order
-    tests: list[Test]
+    tests: list[Test] = field(default_factory=list)
+    manual: float = 0  # points of a written answer (its one answer cell) graded by hand
 
     @property
     def points(self) -> float:
-        return sum(t.points for t in self.tests)
+        return sum(t.points for t in self.tests) + self.manual
 
 
 SOLUTION = "<the solution>"  # Example answers: take the solution notebook's code
@@ -176,6 +177,12 @@ class Assignment:
         answers = [a for p in self.parts for a in p.answers]
         if len(set(answers)) != len(answers):
             raise SpecError(f"{self.name}: an answer cell belongs to two parts")
+        for part in self.parts:
+            if part.manual and (len(part.answers) != 1 or part.tests):
+                raise SpecError(f"{self.name}: the written part {part.name} has one answer "
+                                "cell and no tests")
+            if not part.manual and not part.tests:
+                raise SpecError(f"{self.name}: part {part.name} has no tests")
         if len({e.name for e in self.examples}) != len(self.examples):
             raise SpecError(f"{self.name}: duplicate example names")
 

@@ -52,6 +52,11 @@ def builtins_of(forbidden: Iterable[str]) -> tuple[str, ...]:
         "builtins", ())}))
 
 
+def functions_of(forbidden: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({f for n in forbidden for f in IMPLEMENTATIONS.get(n, {}).get(
+        "functions", ())}))
+
+
 def modules_of(forbidden: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({m for n in forbidden for m in IMPLEMENTATIONS.get(n, {}).get(
         "modules", ())}))

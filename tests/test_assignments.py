@@ -1,0 +1,186 @@
+"""Every assignment, generically, against its one spec (``solutions/<name>/spec.py``).
+
+Adding an assignment means writing its solution notebook and its spec; these tests
+then check, for each assignment, that:
+
+- the committed release and visible checks are what the spec generates, and leak no
+  solution or hidden test;
+- every graded cell has trusted cases and every test of the spec has a cell;
+- hidden cases never reuse an input that students see;
+- the solution earns full marks in the kernel and in the trusted check, the blank
+  release earns 0;
+- every forbidden numpy function has an example submission that uses it;
+- every example submission earns its declared score, status and reason through
+  ``cnn-course grade`` (nbgrader's pipeline, sandboxed, trusted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import nbformat
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from cnn_course.course.grading.examples import write_examples
+from cnn_course.course.grading.grade import grade
+from cnn_course.course.grading.release import checks_json, release
+from cnn_course.course.grading.sandbox import detect
+from cnn_course.course.grading.trusted import run_trusted
+from cnn_course.course.notebooks import run_notebook
+from cnn_course.course.spec import load_spec
+from cnn_course.course.spec.generate import insert_tests
+from cnn_course.course.testing.shortcuts import IMPLEMENTATIONS
+
+ASSIGNMENTS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/spec.py"))
+
+
+def _notebook(layout, name: str, folder) -> nbformat.NotebookNode:
+    (nb,) = layout.notebooks(name)
+    return nbformat.read(folder / name / nb, as_version=4)
+
+
+def _solution(layout, name):
+    return insert_tests(_notebook(layout, name, layout.solutions),
+                        load_spec(layout.solutions, name))
+
+
+@pytest.fixture(scope="module")
+def fresh_release(layout, tmp_path_factory):
+    out = tmp_path_factory.mktemp("release")
+    release(layout, ASSIGNMENTS, out=out, checks_dir=out / "checks")
+    return out
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_and_visible_checks_are_in_sync(layout, fresh_release, name):
+    fresh = _notebook(layout, name, fresh_release).cells
+    committed = _notebook(layout, name, layout.assignments).cells
+    assert [(c.source, c.metadata) for c in fresh] == \
+        [(c.source, c.metadata) for c in committed], \
+        f"assignments/{name} is out of date: run `cnn-course release`"
+    shipped = ROOT / "cnn_course" / "course" / "checks" / f"{name}.json"
+    assert shipped.read_text() == checks_json(layout, name), \
+        f"{shipped} is out of date: run `cnn-course release`"
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_leaks_no_solution_or_hidden_test(layout, fresh_release, name):
+    released = "\n".join(c.source for c in _notebook(layout, name, fresh_release).cells)
+    assert "BEGIN SOLUTION" not in released and "HIDDEN TESTS" not in released
+    block = re.compile(r"### BEGIN SOLUTION\n(.*?)### END", re.S)
+    secret = {ln.strip() for c in _notebook(layout, name, layout.solutions).cells
+              for s in block.findall(c.source) for ln in s.splitlines() if len(ln.strip()) > 25}
+    assert secret, "the solution should have solution code"
+    assert not [ln for ln in secret if ln in released]
+    visible = json.loads((ROOT / "cnn_course" / "course" / "checks" / f"{name}.json")
+                         .read_text())
+    assert all("cases" not in t for t in visible["tests"] if t["hidden"])
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_every_graded_cell_has_trusted_cases(layout, name):
+    spec = load_spec(layout.solutions, name)
+    cells = [c.metadata["nbgrader"]["grade_id"] for c in _solution(layout, name).cells
+             if c.metadata.get("nbgrader", {}).get("grade")]
+    assert cells == [t.id for t in spec.tests]
+    for test in spec.tests:
+        assert spec.cases(test), test.id
+    answers = {c.metadata["nbgrader"]["grade_id"] for c in _solution(layout, name).cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    assert {a for p in spec.parts for a in p.answers} == answers
+
+
+def _arrays(value):
+    if isinstance(value, np.ndarray) and value.size > 4:
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _arrays(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _arrays(v)
+
+
+def _digests(cases) -> set[str]:
+    return {hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+            for c in cases for a in _arrays(c.call)}
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_hidden_cases_never_reuse_an_input_students_see(layout, name):
+    from skimage import data
+
+    spec = load_spec(layout.solutions, name)
+    visible = _digests([c for t in spec.tests if not t.hidden for c in spec.cases(t)])
+    photos = set()
+    for photo in ("camera", "astronaut", "coins", "coffee", "chelsea", "moon"):
+        image = getattr(data, photo)()
+        for step in (1, 2, 4):
+            for scaled in (image[::step, ::step], image[::step, ::step] / 255):
+                photos.add(hashlib.sha256(np.ascontiguousarray(
+                    scaled.astype(float)).tobytes()).hexdigest())
+    hidden = _digests([c for t in spec.tests if t.hidden for c in spec.cases(t)])
+    assert not hidden & visible and not hidden & photos
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_every_forbidden_function_has_an_example_that_uses_it(layout, name):
+    spec = load_spec(layout.solutions, name)
+    for forbidden in (f for f in spec.forbid if f in IMPLEMENTATIONS):
+        assert any(forbidden in e.reason for e in spec.examples), forbidden
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_solution_earns_full_marks_in_the_kernel(layout, name, tmp_path):
+    nb = run_notebook(_solution(layout, name), tmp_path, allow_errors=True)
+    failed = {c.metadata["nbgrader"]["grade_id"]: [o.get("evalue") for o in c.outputs
+                                                   if o.output_type == "error"]
+              for c in nb.cells if c.cell_type == "code"
+              and c.metadata.get("nbgrader", {}).get("grade")}
+    assert not {k: v for k, v in failed.items() if v}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_solution_earns_full_marks_and_the_blank_release_zero_in_the_trusted_check(
+        layout, name, fresh_release):
+    spec = load_spec(layout.solutions, name)
+    sandboxed = detect().sandboxed
+    solution = run_trusted(spec, _solution(layout, name), sandboxed=sandboxed,
+                           total_cpu=300)
+    assert solution.score == spec.points, {t: v.failure() for t, v in solution.tests.items()
+                                           if not v.ok}
+    blank = run_trusted(spec, _notebook(layout, name, fresh_release), sandboxed=sandboxed,
+                        total_cpu=300)
+    assert blank.score == 0
+
+
+@pytest.fixture(scope="session")
+def graded_examples(layout, tmp_path_factory):
+    """Every example of every assignment, graded once by `cnn-course grade`."""
+    out = tmp_path_factory.mktemp("examples")
+    rows = {}
+    for name in ASSIGNMENTS:
+        subs = write_examples(layout, name, out / "subs" / name)
+        for row in grade(layout, name, subs, out / name / "grades.csv",
+                         workspace=out / "ws", progress=False, jobs=2,
+                         allow_unsandboxed=True, similarity=False, log=lambda *a: None):
+            rows[name, row.student_id] = row
+    return rows
+
+
+EXAMPLES = [(name, example) for name in ASSIGNMENTS
+            for example in load_spec(ROOT / "solutions", name).examples]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, example", EXAMPLES, ids=lambda x: getattr(x, "name", x))
+def test_each_example_earns_its_declared_score(graded_examples, name, example):
+    row = graded_examples[name, example.name]
+    assert (row.score, row.status) == (example.score, example.status), row
+    assert example.reason in row.reason, row
