@@ -59,7 +59,7 @@ def output_size(size: int, kernel: int, stride: int = 1, pad: int = 0,
                 dilation: int = 1, *, axis: str = "") -> int:
     """Output length of a convolution or pooling window along one axis.
 
-    ``M' = (M + 2P - D*(K - 1) - 1) / S + 1``; with ``D = 1`` this is the decks'
+    ``M' = (M + 2P - D*(K - 1) - 1) / S + 1``; with ``D = 1`` this is the usual
     ``(M - K + 2P) / S + 1``. Raises ``ValueError`` with the numbers filled in when
     the result is not a positive integer, e.g. ``(7 - 3 + 0)/3 + 1 = 2.33``.
     """
