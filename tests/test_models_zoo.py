@@ -15,6 +15,7 @@ from cnn_course.models import (
     channel_shuffle,
     inception_resnet,
     resnet,
+    resnet_cifar,
     resnext50_32x4d,
     se_resnet50,
     shufflenet_v1,
@@ -321,3 +322,25 @@ def test_inception_resnet_block_is_a_scaled_linear_residual():
     assert 0.1 <= block.scale <= 0.3
     with pytest.raises(ValueError, match=r"inception_resnet_v1 expects .*least 75"):
         meta_forward(on_meta(inception_resnet, "v1"), (1, 3, 74, 74))
+
+
+# ------------------------------------------------- the plain twin of ResNet
+
+def test_plain_cifar_network_is_resnet_without_the_additions():
+    """plain=True: the same parameters; each block computes relu(F(x)), not
+    relu(F(x) + x). The input check names the plain network."""
+    torch.manual_seed(0)
+    plain = resnet_cifar(20, plain=True).eval()
+    torch.manual_seed(0)
+    residual = resnet_cifar(20).eval()
+    assert count_params(plain) == count_params(residual)
+    assert count_params(plain).total == REFERENCE["resnet_cifar"]["params"][20]
+    block_p, block_r = plain.layer1[0], residual.layer1[0]
+    block_p.load_state_dict(block_r.state_dict())
+    x = torch.randn(2, 16, 8, 8)
+    with torch.no_grad():
+        f = block_r.bn2(block_r.conv2(block_r.relu(block_r.bn1(block_r.conv1(x)))))
+        assert torch.allclose(block_p(x), torch.relu(f), atol=1e-6)
+        assert torch.allclose(block_r(x), torch.relu(f + x), atol=1e-6)
+    with pytest.raises(ValueError, match=r"plain20 \(cifar\) expects \(N, 3, 32, 32\)"):
+        meta_forward(on_meta(resnet_cifar, 20, plain=True), (1, 3, 28, 28))

@@ -28,6 +28,8 @@ ResNet with ``groups=32, width_per_group=4``.
 3×3 stride-1 convolution, for 32×32 images (a 4×4 map reaches the pooling).
 ``resnet_cifar(depth)`` is the paper's own CIFAR-10 family (Section 4.2): three
 stages of 16, 32, 64 filters, 6n + 2 layers, parameter-free shortcuts (option A).
+``resnet_cifar(depth, plain=True)`` is its "plain" twin without the shortcuts
+(same parameters), for the paper's Figure 6: deeper plain nets train worse.
 """
 
 from __future__ import annotations
@@ -253,26 +255,42 @@ class ShortcutA(nn.Module):
 
 
 class CifarBasicBlock(BasicBlock):
-    """A basic block whose downsampling shortcut is option A (zero padding)."""
+    """A basic block whose downsampling shortcut is option A (zero padding).
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
-        shortcut = None
+    ``shortcut=False`` drops the addition: the paper's "plain" block, the same two
+    convolutions with the same weights (option A has none), ``relu(F(x))``.
+    """
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1,
+                 shortcut: bool = True) -> None:
+        projection = None
         if stride != 1 or inplanes != planes:
-            shortcut = ShortcutA(planes - inplanes)
-        super().__init__(inplanes, planes, stride, shortcut)
+            projection = ShortcutA(planes - inplanes)
+        super().__init__(inplanes, planes, stride, projection)
+        self.shortcut = shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.shortcut:
+            return super().forward(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)))  # no "+ x": a plain block
 
 
 class ResNetCifar(nn.Module):
-    """The paper's CIFAR-10 ResNet: ``(N, in_channels, 32, 32) -> (N, num_classes)``."""
+    """The paper's CIFAR-10 ResNet: ``(N, in_channels, 32, 32) -> (N, num_classes)``.
+
+    ``plain=True`` builds the paper's plain counterpart (its Figure 6): the same
+    layers and parameters without the shortcuts.
+    """
 
     def __init__(self, depth: int = 20, num_classes: int = 10,
-                 in_channels: int = 3) -> None:
+                 in_channels: int = 3, plain: bool = False) -> None:
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
             raise ValueError(
                 f"expected depth = 6n + 2 (20, 32, 44, 56, 110), got {depth}")
         n = (depth - 2) // 6
-        self.name = f"resnet{depth} (cifar)"
+        self.name = f"{'plain' if plain else 'resnet'}{depth} (cifar)"
         self.in_channels = in_channels
         self.conv1 = conv3x3(in_channels, 16)
         self.bn1 = nn.BatchNorm2d(16)
@@ -280,8 +298,9 @@ class ResNetCifar(nn.Module):
         stages = []
         inplanes = 16
         for planes, stride in ((16, 1), (32, 2), (64, 2)):
-            blocks = [CifarBasicBlock(inplanes, planes, stride)]
-            blocks += [CifarBasicBlock(planes, planes) for _ in range(1, n)]
+            blocks = [CifarBasicBlock(inplanes, planes, stride, not plain)]
+            blocks += [CifarBasicBlock(planes, planes, shortcut=not plain)
+                       for _ in range(1, n)]
             stages.append(nn.Sequential(*blocks))
             inplanes = planes
         self.layer1, self.layer2, self.layer3 = stages
@@ -300,10 +319,11 @@ class ResNetCifar(nn.Module):
         return self.fc(x)  # (N, num_classes)
 
 
-def resnet_cifar(depth: int = 20, num_classes: int = 10,
-                 in_channels: int = 3) -> ResNetCifar:
-    """Build the paper's CIFAR ResNet-``depth`` (depth = 6n + 2)."""
-    return ResNetCifar(depth, num_classes, in_channels)
+def resnet_cifar(depth: int = 20, num_classes: int = 10, in_channels: int = 3,
+                 plain: bool = False) -> ResNetCifar:
+    """Build the paper's CIFAR ResNet-``depth`` (depth = 6n + 2); ``plain=True``:
+    the same network without shortcuts."""
+    return ResNetCifar(depth, num_classes, in_channels, plain)
 
 
 #: Reference numbers (3×224×224 input, 1000 classes; CIFAR: 3×32×32, 10 classes),
