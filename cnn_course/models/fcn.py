@@ -32,13 +32,18 @@ BACKBONES = ("vgg16", "resnet18", "resnet34", "resnet50")
 
 def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
     """Weights ``(channels, channels, k, k)`` that make a transposed convolution
-    interpolate each channel bilinearly (and not mix channels)."""
+    interpolate each channel bilinearly (and not mix channels).
+
+    Always made on the CPU (``copy_`` moves them where the layer is): under
+    ``torch.device("meta")`` an ``arange`` would import torch's compiler, seconds.
+    """
     factor = (kernel_size + 1) // 2
     center = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
-    steps = torch.arange(kernel_size, dtype=torch.float32)
+    steps = torch.arange(kernel_size, dtype=torch.float32, device="cpu")
     filt_1d = 1 - (steps - center).abs() / factor  # (k,)
     filt = filt_1d[:, None] * filt_1d[None, :]  # (k, k)
-    weight = torch.zeros(channels, channels, kernel_size, kernel_size)
+    weight = torch.zeros(channels, channels, kernel_size, kernel_size,
+                         device="cpu")
     weight[range(channels), range(channels)] = filt
     return weight
 
