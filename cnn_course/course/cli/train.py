@@ -1,7 +1,7 @@
 """The ``cnn-course train`` and ``cnn-course pretrain`` commands.
 
 ``cnn-course train MODEL --dataset NAME`` trains one of the course's models on one of
-its datasets with the recipe below, printing the device, progress bars and the final
+its datasets with the course's recipe (:mod:`cnn_course.training.recipes`), printing the device, progress bars and the final
 test metrics, and saves a checkpoint (``--out``, default ``runs/MODEL-DATASET.pt``)
 that ``--resume`` continues from.
 
@@ -52,40 +52,6 @@ def _dataset_names() -> tuple[str, ...]:
     return names()
 
 
-# The recipe: what works for each kind of data (every value can be overridden).
-RECIPES = {
-    "gray": {"epochs": 20, "lr": 0.05, "weight_decay": 5e-4, "batch_size": 128,
-             "augment": "shift"},
-    "colour": {"epochs": 30, "lr": 0.05, "weight_decay": 5e-4, "batch_size": 128,
-               "augment": "crop-flip"},
-}
-
-# Per-architecture changes to the recipe: the classic LeNet-5's RBF output gives
-# large scores (squared distances over 84 units), so it needs a ten times smaller step.
-MODEL_RECIPES = {"lenet5-classic": {"lr": 0.005}}
-
-
-def _augmentation(kind: str, size: int, mean, std):
-    from cnn_course.data.augment import (
-        ColorJitter,
-        Compose,
-        HorizontalFlip,
-        Normalize,
-        RandomCrop,
-        RandomRotation,
-    )
-
-    steps = {
-        "none": [],
-        # MNIST digits: small shifts, never flips (a mirrored 2 is not a 2)
-        "shift": [RandomCrop(size, padding=2)],
-        "crop-flip": [RandomCrop(size, padding=size // 8), HorizontalFlip()],
-        "full": [RandomCrop(size, padding=size // 8), HorizontalFlip(),
-                 RandomRotation(10), ColorJitter(0.2, 0.2)],
-    }[kind]
-    return Compose(steps + [Normalize(mean, std)]), Normalize(mean, std)
-
-
 def _build_model(model_name: str, train):
     from cnn_course.models import build, canonical
 
@@ -103,9 +69,9 @@ def _build_model(model_name: str, train):
 def _settings(args, model_name: str, colour: bool) -> dict:
     from cnn_course.models import canonical
     from cnn_course.training import fast_mode
+    from cnn_course.training.recipes import recipe as default_recipe
 
-    recipe = dict(RECIPES["colour" if colour else "gray"])
-    recipe.update(MODEL_RECIPES.get(canonical(model_name), {}))
+    recipe = default_recipe(canonical(model_name), colour)
     for key in recipe:
         value = getattr(args, key, None)
         if value is not None:
@@ -132,6 +98,8 @@ def _train(args, model_name: str, dataset: str, checkpoint: Path | None):
         power_schedule,
         step_schedule,
     )
+    from cnn_course.training.recipes import augmentation
+    from cnn_course.training.recipes import optimizer as make_optimizer
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -147,7 +115,7 @@ def _train(args, model_name: str, dataset: str, checkpoint: Path | None):
     colour = train.images.shape[1] == 3
     recipe = _settings(args, model_name, colour)
     size = train.images.shape[-1]
-    augment, normalize = _augmentation(recipe["augment"], size, mean, std)
+    augment, normalize = augmentation(recipe["augment"], size, mean, std)
 
     torch.manual_seed(args.seed)
     arch, arch_kwargs, model = _build_model(model_name, train)
@@ -165,16 +133,8 @@ def _train(args, model_name: str, dataset: str, checkpoint: Path | None):
         order = torch.randperm(len(train), generator=gen)
         cut = int(len(train) * args.val_split)
         train, val = train.subset(order[cut:]), train.subset(order[:cut])
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.ndim == 1 else decay).append(p)  # no decay on biases, BN
-    groups = [{"params": decay, "weight_decay": recipe["weight_decay"]},
-              {"params": no_decay, "weight_decay": 0.0}]
-    if args.optimizer == "adam":
-        optimizer = torch.optim.AdamW(groups, lr=recipe["lr"])
-    else:
-        optimizer = torch.optim.SGD(groups, lr=recipe["lr"], momentum=0.9,
-                                    nesterov=True)
+    optimizer = make_optimizer(model, recipe["lr"], recipe["weight_decay"],
+                               args.optimizer)
     schedule = {"cosine": cosine_schedule(), "step": step_schedule(
         max(recipe["epochs"] // 3, 1)), "power": power_schedule(0.3),
         "constant": None}[args.schedule]
