@@ -1,0 +1,54 @@
+"""Grade answers to an assignment the way the grader does: the release, filled in, checked
+by the trusted runner (sandboxed where this machine can)."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import nbformat
+
+from conftest import ROOT
+from cnn_course.course.grading.sandbox import detect
+from cnn_course.course.grading.trusted import TrustedResult, run_trusted
+from cnn_course.course.spec import load_spec
+from cnn_course.course.spec.generate import solution_answers
+
+
+def solution(name: str) -> dict[str, str]:
+    """grade_id -> the solution notebook's answer code."""
+    path = ROOT / "solutions" / name / f"{name}.ipynb"
+    return solution_answers(nbformat.read(path, as_version=4))
+
+
+def filled_release(name: str, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """The student release of ``name`` with these answer cells filled in."""
+    release = nbformat.read(ROOT / "assignments" / name / f"{name}.ipynb", as_version=4)
+    nb = copy.deepcopy(release)
+    for cell in nb.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            cell.source = answers[gid]
+    return nb
+
+
+def trusted(name: str, answers: dict[str, str], session_seed: int | None = None
+            ) -> TrustedResult:
+    """The trusted verdicts on ``answers`` (missing answers stay as released)."""
+    spec = load_spec(ROOT / "solutions", name)
+    return run_trusted(spec, filled_release(name, answers), sandboxed=detect().sandboxed,
+                       total_cpu=300, session_seed=session_seed)
+
+
+def failures(result: TrustedResult) -> dict[str, tuple[str, str]]:
+    return {t: v.failure() for t, v in result.tests.items() if not v.ok}
+
+
+def solution_namespace(name: str) -> dict:
+    """The solution notebook's setup, given and answer cells, run in this process."""
+    nb = nbformat.read(ROOT / "solutions" / name / f"{name}.ipynb", as_version=4)
+    namespace: dict = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader"):
+            exec(re.sub(r"### (BEGIN|END) SOLUTION", "", cell.source), namespace)
+    return namespace
