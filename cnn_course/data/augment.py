@@ -1,7 +1,7 @@
 """Data augmentation with plain torch tensor ops, batch-wise, seeded, on any device.
 
-Lecture: ``lectures/09_overfitting.ipynb`` (AlexNet's crops and flips, rotations,
-brightness and contrast jitter).
+Lecture: ``lectures/09_overfitting.ipynb`` (AlexNet's crops and flips and its PCA
+colour jitter, rotations, brightness and contrast jitter).
 
 Every transform takes a float batch ``x: (N, C, H, W)`` (values in [0, 1] before
 :class:`Normalize`) and returns a batch of the same shape on the same device. Each
@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["Transform", "Compose", "RandomCrop", "HorizontalFlip", "RandomRotation",
-           "ColorJitter", "Normalize", "MNIST_MEAN", "MNIST_STD", "CIFAR10_MEAN",
-           "CIFAR10_STD"]
+           "ColorJitter", "PCAColorJitter", "rgb_pca", "Normalize", "MNIST_MEAN",
+           "MNIST_STD", "CIFAR10_MEAN", "CIFAR10_STD"]
 
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -203,6 +203,82 @@ class ColorJitter(Transform):
         mean = x.mean(dim=(1, 2, 3), keepdim=True)  # (N, 1, 1, 1)
         x = mean + c.view(n, 1, 1, 1).to(x.dtype) * (x - mean)
         return x.clamp(0.0, 1.0)
+
+
+def rgb_pca(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Principal components of the RGB values of ``images`` (AlexNet's colour PCA).
+
+    Every pixel of every image is one sample of three numbers (R, G, B).
+
+    Args:
+        images: ``(N, 3, H, W)``, float in [0, 1] or uint8 (divided by 255).
+
+    Returns:
+        ``eigenvalues: (3,)``, largest first, and ``eigenvectors: (3, 3)``, one per
+        column: ``cov @ eigenvectors[:, i] == eigenvalues[i] * eigenvectors[:, i]``,
+        with ``cov`` the 3×3 covariance of the pixels. Each eigenvector's sign is
+        chosen so that its entries sum to a non-negative number (for natural
+        images the first one, all positive, is "brighter"). float64, on the CPU.
+    """
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"rgb_pca expects RGB images (N, 3, H, W), got shape "
+                         f"{tuple(images.shape)}; use x[None] for a single image")
+    x = images.detach().cpu().double()
+    if images.dtype == torch.uint8:
+        x = x / 255
+    pixels = x.permute(1, 0, 2, 3).reshape(3, -1)  # (3, N * H * W)
+    eigenvalues, eigenvectors = torch.linalg.eigh(torch.cov(pixels))  # ascending
+    eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)
+    signs = torch.where(eigenvectors.sum(0) < 0, -1.0, 1.0).double()  # (3,)
+    return eigenvalues, eigenvectors * signs
+
+
+class PCAColorJitter(Transform):
+    """AlexNet's colour augmentation (Krizhevsky, Sutskever and Hinton, 2012).
+
+    Each image gets one random colour shift, the same for all its pixels, along the
+    principal components ``p_i`` of the training set's RGB values (eigenvalues
+    ``lambda_i``, see :func:`rgb_pca`)::
+
+        pixel' = pixel + [p_1 p_2 p_3] @ [a_1 lambda_1, a_2 lambda_2, a_3 lambda_3]
+
+    with ``a_i ~ N(0, std)`` drawn per image (the paper: ``std = 0.1``). The result
+    is clipped to [0, 1]. :meth:`fit` computes the components from a batch.
+    """
+
+    def __init__(self, eigenvalues, eigenvectors, std: float = 0.1) -> None:
+        eigenvalues = torch.as_tensor(eigenvalues, dtype=torch.float64)
+        eigenvectors = torch.as_tensor(eigenvectors, dtype=torch.float64)
+        if eigenvalues.shape != (3,) or eigenvectors.shape != (3, 3):
+            raise ValueError(f"expected eigenvalues (3,) and eigenvectors (3, 3), "
+                             f"got {tuple(eigenvalues.shape)} and "
+                             f"{tuple(eigenvectors.shape)}")
+        if std < 0:
+            raise ValueError(f"expected std >= 0, got {std}")
+        self.eigenvalues = eigenvalues
+        self.eigenvectors = eigenvectors
+        self.std = std
+
+    @classmethod
+    def fit(cls, images: torch.Tensor, std: float = 0.1) -> PCAColorJitter:
+        """The jitter with the principal components of ``images (N, 3, H, W)``."""
+        return cls(*rgb_pca(images), std=std)
+
+    def shifts(self, n: int, generator: torch.Generator | None = None
+               ) -> torch.Tensor:
+        """``n`` random colour shifts ``(n, 3)``, one row per image."""
+        alpha = torch.randn(n, 3, generator=generator, dtype=torch.float64)
+        alpha = alpha * self.std  # (n, 3): a_i ~ N(0, std)
+        # row k: sum_i a_ki lambda_i p_i, with p_i the columns of eigenvectors
+        return (alpha * self.eigenvalues) @ self.eigenvectors.T
+
+    def __call__(self, x, generator=None):
+        _check_batch(x, "PCAColorJitter")
+        if x.shape[1] != 3:
+            raise ValueError(f"PCAColorJitter expects RGB images (N, 3, H, W), got "
+                             f"{tuple(x.shape)}")
+        shift = self.shifts(x.shape[0], generator).to(x.device, x.dtype)
+        return (x + shift[:, :, None, None]).clamp(0.0, 1.0)  # (N, 3, H, W)
 
 
 class Normalize(Transform):
