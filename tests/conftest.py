@@ -10,6 +10,9 @@ import torch
 
 torch.set_num_threads(1)
 os.environ.setdefault("CNN_COURSE_FAST", "1")
+# Kernels started by the tests (lectures, graded notebooks) run two at a time on two
+# cores: one thread each, or small torch operations slow down tenfold.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 # The local copies of MNIST, Fashion-MNIST and CIFAR-10 next to the checkout; loaders
@@ -29,3 +32,28 @@ def layout():
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def graded_examples(layout, tmp_path_factory):
+    """Every example of every assignment, graded once by `cnn-course grade`.
+
+    ``.out`` is the folder (``<assignment>/grades.csv``, ``<assignment>/feedback/``,
+    ``ws/`` the nbgrader workspace, ``subs/<assignment>/<example>/``); ``.rows`` maps
+    (assignment, example) to its CSV row.
+    """
+    from types import SimpleNamespace
+
+    from cnn_course.course.grading.examples import write_examples
+    from cnn_course.course.grading.grade import grade
+
+    out = tmp_path_factory.mktemp("examples")
+    rows = {}
+    names = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/spec.py"))
+    for name in names:
+        subs = write_examples(layout, name, out / "subs" / name)
+        for row in grade(layout, name, subs, out / name / "grades.csv",
+                         workspace=out / "ws", progress=False, jobs=2,
+                         allow_unsandboxed=True, similarity=False, log=lambda *a: None):
+            rows[name, row.student_id] = row
+    return SimpleNamespace(out=out, rows=rows)

@@ -25,8 +25,6 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from cnn_course.course.grading.examples import write_examples
-from cnn_course.course.grading.grade import grade
 from cnn_course.course.grading.release import checks_json, release
 from cnn_course.course.grading.sandbox import detect
 from cnn_course.course.grading.trusted import run_trusted
@@ -160,20 +158,6 @@ def test_solution_earns_full_marks_and_the_blank_release_zero_in_the_trusted_che
     assert blank.score == 0
 
 
-@pytest.fixture(scope="session")
-def graded_examples(layout, tmp_path_factory):
-    """Every example of every assignment, graded once by `cnn-course grade`."""
-    out = tmp_path_factory.mktemp("examples")
-    rows = {}
-    for name in ASSIGNMENTS:
-        subs = write_examples(layout, name, out / "subs" / name)
-        for row in grade(layout, name, subs, out / name / "grades.csv",
-                         workspace=out / "ws", progress=False, jobs=2,
-                         allow_unsandboxed=True, similarity=False, log=lambda *a: None):
-            rows[name, row.student_id] = row
-    return rows
-
-
 EXAMPLES = [(name, example) for name in ASSIGNMENTS
             for example in load_spec(ROOT / "solutions", name).examples]
 
@@ -181,6 +165,6 @@ EXAMPLES = [(name, example) for name in ASSIGNMENTS
 @pytest.mark.slow
 @pytest.mark.parametrize("name, example", EXAMPLES, ids=lambda x: getattr(x, "name", x))
 def test_each_example_earns_its_declared_score(graded_examples, name, example):
-    row = graded_examples[name, example.name]
+    row = graded_examples.rows[name, example.name]
     assert (row.score, row.status) == (example.score, example.status), row
     assert example.reason in row.reason, row

@@ -1,174 +1,187 @@
-"""`cnn-course grade`, `demo` and `check`, end to end with nbgrader on real notebooks."""
+"""`cnn-course grade`, `demo`, `check` and plain nbgrader, end to end on real notebooks.
+
+The examples of every assignment are graded once per session (``graded_examples`` in
+conftest); these tests look at what that run left: the CSV, the gradebook that
+``nbgrader export`` reads, the autograded notebooks and the feedback pages. Plain
+``nbgrader autograde``, run in a course folder of its own, must give the same scores,
+hostile submissions included: the trusted check is part of nbgrader's pipeline.
+"""
 
 import csv
+import html
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import nbformat
 import pytest
 
+from conftest import ROOT
 from cnn_course.course.cli import main
-from cnn_course.course.grading.demo import EXAMPLES, demo
-from cnn_course.course.grading.sandbox import probe
+from cnn_course.course.grading.grade import grade
+from cnn_course.course.grading.sandbox import detect
+from cnn_course.course.spec import load_spec
 
-EXPECTED_SCORES = {
-    "full_solution": 16,
-    "blank": 0,
-    "partly_correct": 8,
-    "raises_at_import": 7,
-    "infinite_loop": 11,
-    "edited_test_cell": 9,
-}
-SECRETS = ("BEGIN HIDDEN", "forbid_shortcuts", "default_rng(101)", "F.pad(torch.from_numpy")
+A = "01_convolution"
+NB = f"{A}.ipynb"
+TRANSFORMER = "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])"
+
+pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def demo_run(layout, tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    rows = demo(layout, out=out, progress=False, release_dir=out / "release")
-    return out, {r.student_id: r for r in rows}
+def _autograded(out, student):
+    return nbformat.read(out / "ws" / "autograded" / student / A / NB, as_version=4)
 
 
-def test_demo_scores_every_example_as_expected(demo_run):
-    _, rows = demo_run
-    assert set(rows) == set(EXPECTED_SCORES) == set(EXAMPLES)
-    for student, score in EXPECTED_SCORES.items():
-        assert rows[student].status == "graded", rows[student]
-        assert rows[student].score == score, rows[student]
-        assert rows[student].max_score == 16
-    assert 0 < rows["partly_correct"].score < 16
-    assert "timed out after 10 s in correlate2d" in rows["infinite_loop"].reason
-    assert "ModuleNotFoundError" in rows["raises_at_import"].reason
-    assert rows["full_solution"].reason == ""
-
-
-def test_demo_csv_has_the_stable_columns(demo_run):
-    out, _ = demo_run
-    with open(out / "grades.csv", newline="") as f:
+def test_csv_has_the_stable_columns_and_every_example(graded_examples):
+    with open(graded_examples.out / A / "grades.csv", newline="") as f:
         reader = csv.DictReader(f)
-        assert reader.fieldnames == ["student_id", "assignment", "score", "max_score",
-                                     "status", "reason"]
+        assert reader.fieldnames == ["student_id", "gradebook_id", "assignment", "score",
+                                     "max_score", "status", "reason"]
         records = {r["student_id"]: r for r in reader}
+    spec = load_spec(ROOT / "solutions", A)
+    assert set(records) == {e.name for e in spec.examples}
     assert records["blank"]["score"] == "0" and records["full_solution"]["score"] == "16"
-    assert records["full_solution"]["assignment"] == "01_convolution"
+    assert records["full_solution"]["reason"] == ""
 
 
-def test_demo_examples_are_not_falsely_flagged(demo_run):
-    """Honest examples: the notebook's tests and the grader's check agree on each."""
-    _, rows = demo_run
-    assert [r.student_id for r in rows.values() if r.status != "graded"] == []
-
-
-def test_nbgrader_export_sees_the_graders_scores(demo_run, tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    out, rows = demo_run
-    ws = out / "nbgrader"
+def test_nbgrader_export_sees_the_graders_scores(graded_examples, tmp_path):
+    ws = graded_examples.out / "ws"
     nbgrader = Path(sys.executable).with_name("nbgrader")
     subprocess.run([str(nbgrader), "export", f"--CourseDirectory.root={ws}",
                     f"--CourseDirectory.db_url=sqlite:///{ws / 'gradebook.db'}",
                     f"--to={tmp_path / 'export.csv'}"], check=True, capture_output=True,
                    cwd=tmp_path)
     with open(tmp_path / "export.csv", newline="") as f:
-        exported = {r["student_id"]: float(r["score"]) for r in csv.DictReader(f)}
-    assert exported == {s: r.score for s, r in rows.items()}
+        exported = {(r["assignment"], r["student_id"]): float(r["score"])
+                    for r in csv.DictReader(f)}
+    assert exported == {k: r.score for k, r in graded_examples.rows.items()}
 
 
-def _autograded(out, student):
-    path = out / "nbgrader" / "autograded" / student / "01_convolution" / "01_convolution.ipynb"
-    return nbformat.read(path, as_version=4)
-
-
-def test_blank_release_fails_every_graded_test(demo_run):
-    out, _ = demo_run
-    graded = [c for c in _autograded(out, "blank").cells
+def test_blank_release_fails_every_graded_test_with_the_verdict(graded_examples):
+    graded = [c for c in _autograded(graded_examples.out, "blank").cells
               if c.metadata.get("nbgrader", {}).get("grade")]
     assert len(graded) == 15
     for cell in graded:
-        assert any(o.output_type == "error" for o in cell.outputs), cell.metadata.nbgrader.grade_id
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert errors and errors[-1].evalue.startswith("[not written yet]")
 
 
-def test_edited_test_cells_are_restored_before_grading(demo_run, layout):
-    out, _ = demo_run
-    release = nbformat.read(layout.assignments / "01_convolution" / "01_convolution.ipynb", 4)
-    submitted = nbformat.read(layout.examples / "01_convolution" / "edited_test_cell" /
-                              "01_convolution.ipynb", 4)
-    tampered = [c.metadata.nbgrader.grade_id for c in submitted.cells
-                if c.source.startswith("pass  # nothing to test")]
-    assert len(tampered) == 7
-    originals = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in release.cells}
-    for cell in _autograded(out, "edited_test_cell").cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in tampered and not gid.endswith("_hidden"):
-            assert cell.source == originals[gid]
+def test_edited_test_cells_are_restored_before_grading(graded_examples):
+    spec = load_spec(ROOT / "solutions", A)
+    tampered = next(e for e in spec.examples if e.name == "edited_test_cell").tests
+    for cell in _autograded(graded_examples.out, "edited_test_cell").cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in tampered:
+            assert 'check("' in cell.source
 
 
-def test_feedback_exists_and_hides_hidden_tests(demo_run):
-    out, rows = demo_run
-    for student in rows:
-        html = (out / "feedback" / student / "01_convolution.html").read_text()
-        for secret in SECRETS:
-            assert secret not in html, f"{student}'s feedback shows {secret!r}"
-    blank = (out / "feedback" / "blank" / "01_convolution.html").read_text()
-    assert "not written yet" in blank
-    partly = (out / "feedback" / "partly_correct" / "01_convolution.html").read_text()
-    assert "only zero padding so far" in partly  # the student's own error is shown
+def test_feedback_opens_with_the_verdicts_and_hides_hidden_tests(graded_examples):
+    feedback = graded_examples.out / A / "feedback"
+    for student in ("blank", "partly_correct", "uses_np_pad"):
+        html = (feedback / student / NB.replace(".ipynb", ".html")).read_text()
+        assert "The grader's check" in html and "HIDDEN TESTS" not in html
+        assert "run by the grader at grading time" not in html  # hidden cells' outputs
+    partly = html.unescape((feedback / "partly_correct" / f"{A}.html").read_text())
+    assert "(mode='reflect') NotImplementedError: only zero padding so far" in partly
+    pad = (feedback / "uses_np_pad" / f"{A}.html").read_text()
+    assert "numpy.pad is not allowed" in pad  # the shortcut is named
 
 
-def test_broken_submissions_fail_with_a_reason_and_never_stop_the_batch(layout, tmp_path):
-    full = nbformat.read(layout.examples / "01_convolution" / "full_solution" /
-                         "01_convolution.ipynb", 4)
+def test_check_passes_a_full_solution_and_fails_a_partial_one_with_hints(graded_examples,
+                                                                         capsys):
+    subs = graded_examples.out / "subs" / A
+    assert main(["check", str(subs / "full_solution" / NB)]) == 0
+    text = capsys.readouterr().out
+    assert "6 of 6 visible tests passed; 9 hidden" in text and "Ready to submit" in text
+    assert re.search(r"hidden +correlate2d_hidden \(2 pt\): run by the grader", text)
+    assert main(["check", str(subs / "partly_correct" / NB)]) == 1
+    text = capsys.readouterr().out
+    assert re.search(r"PASS +correlate2d_visible", text)
+    assert re.search(r"FAIL +pad2d_visible \(1 pt\): .*only zero padding so far", text)
+    assert "Fix the FAIL lines" in text
+
+
+def test_plain_nbgrader_autograde_gives_the_same_trusted_scores(graded_examples, layout,
+                                                              tmp_path):
+    """`nbgrader autograde` in a course folder runs the course's pipeline: same scores
+    for every example, and a hostile submission (an input transformer that turns every
+    later cell into `pass`) earns what its code earns, not what its kernel claimed."""
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "nbgrader_config.py").write_text(
+        "from cnn_course.course.grading.config import configure\n"
+        f"configure(get_config(), workspace={str(course)!r}, "
+        f"solutions={str(ROOT / 'solutions')!r}, release={str(course / 'release')!r})\n")
+    subs = graded_examples.out / "subs" / A
+    students = sorted(p.name for p in subs.iterdir())
+    hostile = nbformat.read(subs / "blank" / NB, as_version=4)
+    for cell in hostile.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "correlate2d":
+            cell.source = TRANSFORMER + "\n" + cell.source
+    for student in students:
+        target = course / "submitted" / student / A
+        target.mkdir(parents=True)
+        (target / NB).write_bytes((subs / student / NB).read_bytes())
+    (course / "submitted" / "hostile" / A).mkdir(parents=True)
+    nbformat.write(hostile, course / "submitted" / "hostile" / A / NB)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    nbgrader = str(Path(sys.executable).with_name("nbgrader"))
+    for command in (["generate_assignment", A, "--force"], ["autograde", A]):
+        run = subprocess.run([nbgrader, *command], cwd=course, env=env, capture_output=True,
+                             text=True)
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        scores = {s: gb.find_submission(A, s).score for s in [*students, "hostile"]}
+        hostile_flagged = gb.find_submission_notebook(A, A, "hostile").flagged
+    assert {s: scores[s] for s in students} == \
+        {s: graded_examples.rows[A, s].score for s in students}
+    # cnn-course grade on the same hostile notebook: the same trusted 0, flagged
+    (tmp_path / "h" / "hostile").mkdir(parents=True)
+    nbformat.write(hostile, tmp_path / "h" / "hostile" / NB)
+    (row,) = grade(layout, A, tmp_path / "h",
+                   tmp_path / "h.csv", workspace=tmp_path / "ws", progress=False,
+                   allow_unsandboxed=True, similarity=False, feedback=False,
+                   log=lambda *a: None)
+    assert scores["hostile"] == row.score == 0
+    assert hostile_flagged and row.status == "flagged"
+
+
+def test_broken_submissions_fail_with_a_reason_and_never_stop_the_batch(graded_examples,
+                                                                       tmp_path):
+    full = (graded_examples.out / "subs" / A / "full_solution" / NB).read_bytes()
     subs = tmp_path / "subs"
-    for student, text in {"a_invalid_json": '{"cells": [', "b_empty_file": "",
-                          "c bad id": None, "zz_full_after_the_others": None}.items():
+    for student, data in {"a_invalid_json": b'{"cells": [', "b_empty_file": b"",
+                          "zz_full_after_the_others": full}.items():
         (subs / student).mkdir(parents=True)
-        if text is None:
-            nbformat.write(full, subs / student / "01_convolution.ipynb")
-        else:
-            (subs / student / "01_convolution.ipynb").write_text(text)
+        (subs / student / NB).write_bytes(data)
     (subs / "stray_file.txt").write_text("not a student folder")
     out = tmp_path / "out" / "grades.csv"
-    args = ["grade", "01_convolution", "--submissions", str(subs), "--out", str(out),
-            "--workspace", str(tmp_path / "ws"), "--no-feedback"]
-    if not probe().sandboxed:
+    args = ["grade", A, "--submissions", str(subs), "--out", str(out), "--workspace",
+            str(tmp_path / "ws"), "--no-feedback", "--no-similarity"]
+    if not detect().sandboxed:
         args.append("--allow-unsandboxed")
     assert main(args) == 0
     with open(out, newline="") as f:
         rows = {r["student_id"]: r for r in csv.DictReader(f)}
-    expected = {
-        "a_invalid_json": "not a valid notebook",
-        "b_empty_file": "not a valid notebook",
-        "c bad id": "must be letters, digits",
-    }
+    expected = {"a_invalid_json": "not a valid notebook",
+                "b_empty_file": "not a valid notebook",
+                "stray_file.txt": "not a student's folder"}
     for student, reason in expected.items():
-        assert rows[student]["status"] == "failed"
+        assert rows[student]["status"] == "failed" and rows[student]["score"] == ""
         assert reason in rows[student]["reason"], rows[student]
-        assert rows[student]["score"] == ""  # never a silent 0
-    assert rows["zz_full_after_the_others"]["status"] == "graded"
     assert rows["zz_full_after_the_others"]["score"] == "16"
-    assert set(rows) == set(expected) | {"zz_full_after_the_others"}
 
 
 def test_grade_reports_bad_arguments_with_exit_code_2(tmp_path, capsys):
     assert main(["grade", "no_such", "--submissions", str(tmp_path), "--out",
                  str(tmp_path / "g.csv")]) == 2
     assert "no assignment 'no_such'" in capsys.readouterr().err
-    assert main(["grade", "01_convolution", "--submissions", str(tmp_path / "missing"),
+    assert main(["grade", A, "--submissions", str(tmp_path / "missing"),
                  "--out", str(tmp_path / "g.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["check", str(tmp_path / "missing.ipynb")]) == 2
-
-
-def test_check_passes_a_full_solution_and_fails_a_blank_one_with_hints(layout, capsys):
-    examples = layout.examples / "01_convolution"
-    assert main(["check", str(examples / "full_solution" / "01_convolution.ipynb")]) == 0
-    text = capsys.readouterr().out
-    assert "6 of 6 visible tests passed; 9 hidden" in text and "Ready to submit" in text
-    assert re.search(r"hidden +correlate2d_hidden \(2 pt\): tests run at grading", text)
-
-    assert main(["check", str(examples / "partly_correct" / "01_convolution.ipynb")]) == 1
-    text = capsys.readouterr().out
-    assert re.search(r"PASS +correlate2d_visible", text)
-    assert re.search(r"FAIL +pad2d_visible \(1 pt\): .*only zero padding so far", text)
-    assert "Fix the FAIL lines" in text

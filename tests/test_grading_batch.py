@@ -1,26 +1,34 @@
-"""Batch mechanics of `cnn-course grade`: resume, --force, a killed run, progress.
+"""Batch mechanics of `cnn-course grade`: resume, --force, a new gradebook, a killed run,
+any student name, LMS exports, escaping, and CPU-time limits.
 
 The per-student work is replaced by a stand-in here (the real one is exercised in
 test_grading.py and test_grading_hostile.py), so these tests take seconds.
 """
 
 import csv
+import os
+import zipfile
 
 import nbformat
 import pytest
 
 import cnn_course.course.grading.grade as grade_module
-from cnn_course.course.grading.grade import grade
+from cnn_course.course.grading.grade import format_table, grade
 from cnn_course.course.grading.worker import Outcome
+
+A, NB = "01_convolution", "01_convolution.ipynb"
 
 
 @pytest.fixture
-def submissions(layout, tmp_path):
-    full = nbformat.read(layout.examples / "01_convolution" / "full_solution" /
-                         "01_convolution.ipynb", 4)
+def full(layout):
+    return (layout.assignments / A / NB).read_bytes()
+
+
+@pytest.fixture
+def submissions(full, tmp_path):
     for student in ("ann", "bob", "cat", "dan"):
         (tmp_path / "subs" / student).mkdir(parents=True)
-        nbformat.write(full, tmp_path / "subs" / student / "01_convolution.ipynb")
+        (tmp_path / "subs" / student / NB).write_bytes(full)
     return tmp_path / "subs"
 
 
@@ -32,13 +40,21 @@ class Calls(list):
 
 @pytest.fixture
 def calls(monkeypatch):
+    from nbgrader.api import Gradebook
+
     seen = Calls()
 
-    def fake(settings, folder):
-        seen.append(folder.name)
-        if folder.name == "cat" and getattr(fake, "crash", False):
+    def fake(settings, entry):
+        seen.append(entry.name)
+        if entry.name == "cat" and getattr(fake, "crash", False):
             raise KeyboardInterrupt  # the instructor pressed Ctrl-C, or the machine died
-        return Outcome(folder.name, 16.0, 16.0, "graded", "")
+        if entry.error:
+            return Outcome(entry.student_id, entry.name, None, 16.0, "failed", entry.error)
+        with Gradebook(settings.db_url) as gb:  # what autograde would leave behind
+            gb.update_or_create_student(entry.student_id)
+            gb.update_or_create_submission(settings.assignment, entry.student_id)
+        (settings.feedback_dir / entry.student_id).mkdir(parents=True, exist_ok=True)
+        return Outcome(entry.student_id, entry.name, 0.0, 16.0, "graded", "")
 
     monkeypatch.setattr(grade_module, "grade_student", fake)
     seen.fake = fake
@@ -47,15 +63,15 @@ def calls(monkeypatch):
 
 def _run(layout, submissions, tmp_path, **kw):
     messages = []
-    rows = grade(layout, "01_convolution", submissions, tmp_path / "out" / "g.csv",
+    rows = grade(layout, A, submissions, tmp_path / "out" / "g.csv",
                  workspace=tmp_path / "ws", progress=False, allow_unsandboxed=True,
-                 log=messages.append, **kw)
+                 similarity=False, log=messages.append, **kw)
     return rows, messages
 
 
-def _csv_students(path):
+def _csv(path):
     with open(path, newline="") as f:
-        return [r["student_id"] for r in csv.DictReader(f)]
+        return list(csv.DictReader(f))
 
 
 def test_rerun_skips_unchanged_submissions_unless_forced(layout, submissions, tmp_path, calls):
@@ -66,7 +82,7 @@ def test_rerun_skips_unchanged_submissions_unless_forced(layout, submissions, tm
     assert calls == [] and len(rows) == 4
     assert any("4 submission(s) unchanged" in m for m in messages)
     # a student who hands in again is graded again
-    path = submissions / "bob" / "01_convolution.ipynb"
+    path = submissions / "bob" / NB
     path.write_text(path.read_text().replace("Valid 2-D", "Valid two-D"))
     _run(layout, submissions, tmp_path)
     assert calls == ["bob"]
@@ -75,13 +91,23 @@ def test_rerun_skips_unchanged_submissions_unless_forced(layout, submissions, tm
     assert calls == ["ann", "bob", "cat", "dan"]
 
 
+def test_a_new_gradebook_means_grading_again(layout, submissions, tmp_path, calls):
+    """After `make clean` (the gradebook deleted) nothing is 'unchanged: kept'."""
+    _run(layout, submissions, tmp_path)
+    calls.clear()
+    (tmp_path / "ws" / "gradebook.db").unlink()
+    rows, messages = _run(layout, submissions, tmp_path)
+    assert calls == ["ann", "bob", "cat", "dan"]
+    assert not any("unchanged" in m for m in messages)
+
+
 def test_a_killed_run_resumes_without_losing_what_was_graded(layout, submissions, tmp_path,
                                                               calls):
     calls.fake.crash = True
     with pytest.raises(KeyboardInterrupt):
         _run(layout, submissions, tmp_path)
     assert calls == ["ann", "bob", "cat"]
-    assert _csv_students(tmp_path / "out" / "g.csv") == ["ann", "bob"]  # written as it went
+    assert [r["student_id"] for r in _csv(tmp_path / "out" / "g.csv")] == ["ann", "bob"]
     calls.clear()
     calls.fake.crash = False
     rows, _ = _run(layout, submissions, tmp_path)
@@ -94,40 +120,93 @@ def test_refuses_to_grade_unsandboxed_without_the_flag(layout, submissions, tmp_
     from cnn_course.course.grading.paths import CourseError
     from cnn_course.course.grading.sandbox import Isolation
 
-    monkeypatch.setattr(grade_module, "probe",
+    monkeypatch.setattr(grade_module, "detect",
                         lambda: Isolation(False, "no sandbox: bubblewrap is not installed"))
     with pytest.raises(CourseError, match="Refusing to run student code without a sandbox"):
-        grade(layout, "01_convolution", submissions, tmp_path / "g.csv",
-              workspace=tmp_path / "ws", progress=False)
+        grade(layout, A, submissions, tmp_path / "g.csv", workspace=tmp_path / "ws",
+              progress=False)
     _, messages = _run(layout, submissions, tmp_path)
     assert "UNSANDBOXED" in messages[0]
 
 
-def test_an_lms_zip_is_graded_per_student(layout, tmp_path, calls):
-    import zipfile
+def test_every_student_gets_a_row_whatever_the_name(layout, full, tmp_path, calls):
+    """Long, odd-byte, leading '-' or '=' names, links: a row each, escaped."""
+    subs = tmp_path / "subs"
+    names = ["a" * 250, "=1+1", "-rf", "@SUM(A1)", "\x1b[31mred\x1b[0m", "ok"]
+    for name in names:
+        (subs / name).mkdir(parents=True)
+        (subs / name / NB).write_bytes(full)
+    odd = os.fsdecode(b"caf\xe9")  # not UTF-8
+    os.mkdir(os.fsencode(subs) + b"/caf\xe9")
+    (subs / odd / NB).write_bytes(full)
+    (subs / "link").symlink_to(subs / "ok")  # a folder that is a link
+    (subs / "nb_link").mkdir()
+    (subs / "nb_link" / NB).symlink_to(subs / "ok" / NB)  # a notebook that is a link
+    rows, _ = _run(layout, subs, tmp_path)
+    by_name = {r.student_id: r for r in rows}
+    assert len(rows) == len(names) + 3
+    assert by_name["link"].status == "failed" and "is a link" in by_name["link"].reason
+    assert {r.gradebook_id for r in rows}.__len__() == len(rows)
+    assert all(len(r.gradebook_id) <= 64 for r in rows)
+    records = {r["gradebook_id"]: r for r in _csv(tmp_path / "out" / "g.csv")}
+    shown = {r["student_id"] for r in records.values()}
+    assert "'=1+1" in shown and "'-rf" in shown and "'@SUM(A1)" in shown
+    assert not any("\x1b" in s for s in shown)
+    assert "\\x1b[31mred" in format_table(rows)
 
-    full = (layout.examples / "01_convolution" / "full_solution" / "01_convolution.ipynb")
-    archive = tmp_path / "canvas_export.zip"
+
+def test_two_canvas_students_with_one_name_stay_apart(layout, full, tmp_path, calls):
+    archive = tmp_path / "canvas.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.write(full, "jsmith_1001_2001_01_convolution.ipynb")
-        zf.write(full, "adoe_late_1002_2002_01_convolution-1.ipynb")
+        zf.writestr("smithjohn_1001_2001_01_convolution.ipynb", full)
+        zf.writestr("smithjohn_1002_2002_01_convolution.ipynb", full)
+        zf.writestr("adoe_late_1003_2003_01_convolution-1.ipynb", full)
+        zf.writestr("Jane Roe_1004_assignsubmission_file_/01_convolution.ipynb", full)
     rows, _ = _run(layout, archive, tmp_path)
-    assert sorted(calls) == ["adoe", "jsmith"]
-    assert [r.student_id for r in rows] == ["adoe", "jsmith"]
+    assert sorted(r.student_id for r in rows) == [
+        "Jane Roe_1004", "adoe_1003", "smithjohn_1001", "smithjohn_1002"]
+    assert all(r.status == "graded" for r in rows)
 
 
-def test_a_notebook_past_its_time_limit_stops_with_a_clear_error(tmp_path):
+def test_a_clash_of_ids_fails_both_rows_and_names_both(tmp_path):
+    from cnn_course.course.grading.intake import Entry, _refuse_clashes
+
+    entries = _refuse_clashes([Entry("Ann", "ann", tmp_path), Entry("ann ", "ann", tmp_path),
+                               Entry("bob", "bob", tmp_path)])
+    assert entries[0].error and "'ann '" in entries[0].error
+    assert entries[1].error and "'Ann'" in entries[1].error
+    assert entries[2].error is None
+
+
+def test_reasons_wrap_at_words_in_the_table():
+    from cnn_course.course.grading.grade import GradeRow
+
+    reason = "the notebook's tests and the grader's check disagree on " * 4
+    table = format_table([GradeRow("ann", "ann", A, 3, 16, "flagged", reason)])
+    body = [line.strip() for line in table.splitlines()[2:]]
+    assert len(body) > 1 and all(len(line) <= 110 for line in body)
+    assert " ".join(" ".join(body).split()[5:]) == " ".join(reason.split())
+
+
+def test_a_cell_is_limited_by_cpu_time_not_wall_time(tmp_path):
+    """A sleeping cell (no CPU) runs past the limit; a spinning one is stopped and the
+    notebook goes on, keeping what the cell defined before it was stopped."""
     from nbformat.v4 import new_code_cell, new_notebook
 
     from cnn_course.course.grading.execute import SandboxedExecute
-    from cnn_course.course.grading.sandbox import probe
+    from cnn_course.course.grading.sandbox import detect
 
-    nb = new_notebook(cells=[new_code_cell("import time; time.sleep(9)"),
-                             new_code_cell("print('never runs')")])
+    nb = new_notebook(cells=[
+        new_code_cell("import time; time.sleep(2.5); slept = True"),
+        new_code_cell("kept = 1\nwhile True:\n    pass"),
+        new_code_cell("print(slept, kept)")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    # the budget covers the kernel's start too: the first cell starts within 8 s
-    ex = SandboxedExecute(sandboxed=probe().sandboxed, notebook_timeout=8, timeout=30)
-    ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
-    assert nb.cells[0].outputs == []
-    assert nb.cells[1].outputs[0].ename == "NotebookTimeoutError"
+    ex = SandboxedExecute(sandboxed=detect().sandboxed, cell_cpu=1.5)
+    resources = {"metadata": {"path": str(tmp_path)}}
+    ex.preprocess(nb, resources)
+    assert not [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    assert nb.cells[1].outputs[-1].ename == "TimeoutError"
+    assert "CPU time" in nb.cells[1].outputs[-1].evalue
+    assert nb.cells[2].outputs[0].text.strip() == "True 1"
+    assert "notebook_error" not in resources["cnn_course"]

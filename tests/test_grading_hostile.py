@@ -9,6 +9,7 @@ solutions and the gradebook's assignment data are byte-identical before and afte
 from __future__ import annotations
 
 import copy
+import csv
 import hashlib
 import os
 import shutil
@@ -16,29 +17,35 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from cnn_course.course.grading.grade import grade
-from cnn_course.course.grading.sandbox import ProcessLimit, probe
+from cnn_course.course.grading.sandbox import detect
+from cnn_course.course.spec.generate import solution_answers
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "scripts"))
-from make_examples import solution_sources  # noqa: E402
-
 # Skip only where bubblewrap is not installed at all; installed but broken must fail.
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
-                                reason="bubblewrap (bwrap) is not installed")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("bwrap") is None,
+                                 reason="bubblewrap (bwrap) is not installed")]
 
 
 def test_the_sandbox_works_where_bubblewrap_is_installed():
-    assert probe().sandboxed, probe().description
+    assert detect().sandboxed, detect().description
+
 
 NB = "01_convolution.ipynb"
 FULL = 16
+
+
+def solution_sources():
+    return solution_answers(nbformat.read(ROOT / "solutions" / "01_convolution" / NB, 4))
 
 
 def _release(layout):
@@ -77,18 +84,11 @@ def blank_with(layout, code):
 
 FAKE_CHECKS = '''
 import cnn_course.course.testing as _checks
-class _AlwaysEqual(int):
-    def __eq__(self, other): return True
-    def __ne__(self, other): return False
-    __hash__ = int.__hash__
-def _noop(*a, **k): return None
-expect_close = expect_shape = expect_conv_shape = expect_raises = _noop
-for _name in ("expect_close", "expect_shape", "expect_conv_shape", "expect_raises"):
-    setattr(_checks, _name, _noop)
-_checks.forbid_shortcuts = lambda fn, *a, **k: None
+check = lambda *a, **k: None
+_checks.check_for = lambda *a, **k: (lambda *a, **k: None)
 def correlate2d(image, kernel): return np.zeros((1, 1))
 def pad2d(x, pad, mode="zeros"): return np.zeros(1)
-def conv_output_size(size, kernel, stride=1, pad=0, dilation=1): return _AlwaysEqual(0)
+def conv_output_size(size, kernel, stride=1, pad=0, dilation=1): return 0
 def conv2d_forward(x, w, b, stride=1, pad=0, dilation=1): return np.zeros(1)
 def sobel_edges(image): return np.zeros(1)
 '''
@@ -120,10 +120,11 @@ ip = get_ipython()
 ip.showtraceback = lambda *a, **k: None
 ip.set_custom_exc((BaseException,), lambda *a, **k: None)
 '''
+# The in-notebook detector is disarmed (no profiler), and the answers call libraries.
 NO_PROFILER = '''
-import sys
+import sys, threading
 sys.setprofile = lambda *a, **k: None
-sys.settrace(None)
+threading.setprofile = lambda *a, **k: None
 '''
 SHORTCUT_ANSWERS = {
     "correlate2d": '''
@@ -147,16 +148,71 @@ def conv2d_forward(x, w, b, stride=1, pad=0, dilation=1):
                                     stride=stride, padding=pad, dilation=dilation).numpy()
 ''',
 }
+# numpy's own private helpers and C routines, and a re-loaded copy of its C core
+NUMPY_PRIVATE = {
+    "correlate2d": '''
+import importlib
+import numpy._core._multiarray_umath as _core
+try:
+    importlib.reload(_core)
+except Exception:
+    pass
+_c2 = getattr(_core, "correlate2")
+def correlate2d(image, kernel):
+    image, kernel = np.asarray(image, float), np.asarray(kernel, float)
+    HH = kernel.shape[0]
+    return np.array([sum(_c2(image[i + p], kernel[p], 0) for p in range(HH))
+                     for i in range(image.shape[0] - HH + 1)])
+''',
+    "pad2d": '''
+from numpy.lib._arraypad_impl import _as_pairs, _pad_simple
+def pad2d(x, pad, mode="zeros"):
+    if mode != "zeros":
+        raise ValueError(mode)
+    padded, _ = _pad_simple(x, _as_pairs([(0, 0), (0, 0), (pad, pad), (pad, pad)], x.ndim),
+                            fill_value=0)
+    return padded
+''',
+}
+# scipy from the base interpreter's own site-packages
+BASE_SCIPY = '''
+import sys
+for _p in ("/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages",
+           "/usr/lib/python3/dist-packages"):
+    sys.path.append(_p)
+from scipy.signal import correlate2d as _sc
+def correlate2d(image, kernel):
+    return _sc(image, kernel, mode="valid")
+'''
+# the library call made in a thread, where a one-thread profiler would not look
+THREAD_PAD = '''
+import threading
+def pad2d(x, pad, mode="zeros"):
+    modes = {"zeros": "constant", "reflect": "reflect", "replicate": "edge"}
+    if mode not in modes:
+        raise ValueError(mode)
+    box = []
+    t = threading.Thread(target=lambda: box.append(np.pad(
+        x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode=modes[mode])))
+    t.start()
+    t.join()
+    return box[0]
+'''
 ATEXIT_MODULES = '''
 import atexit, sys, types
 atexit.register(lambda: print("bye"))
 _fake = types.ModuleType("cnn_course.course.testing")
-_fake.forbid_shortcuts = lambda fn, *a, **k: None
-_fake.expect_close = _fake.expect_shape = lambda *a, **k: None
+_fake.check_for = lambda *a, **k: (lambda *a, **k: None)
 sys.modules["cnn_course.course.testing"] = _fake
 sys.modules["numpy.testing"] = types.ModuleType("numpy.testing")
 '''
 SIGINT_LOOP = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+# ignores every interrupt, the CPU-time one included
+DEAF_LOOP = '''import signal
+for _s in (signal.SIGINT, signal.SIGPROF, signal.SIGXCPU):
+    signal.signal(_s, signal.SIG_IGN)
+while True:
+    pass'''
 OS_EXIT = "import os\nos._exit(1)"
 KILL_PARENT = '''
 import os, signal
@@ -171,16 +227,77 @@ MEMORY = "_hog = bytearray(16 * 2**30)"
 DISK = '''
 _i = 0
 while True:
-    for _where in (".", "/tmp"):
+    for _where in (".", "/tmp", "/dev/shm"):
         with open(f"{_where}/fill{_i}", "wb") as _f:
             _f.write(b"0" * 2**23)
     _i += 1
+'''
+SHM = '''
+_n = 0
+try:
+    with open("/dev/shm/fill", "wb") as _f:
+        for _n in range(1, 193):
+            _f.write(b"0" * 2**20)
+            _f.flush()
+except OSError:
+    pass
+print(f"SHM {_n} MiB")
 '''
 OUTPUT = 'print("x" * 30_000_000)'
 SPAWN = '''
 import os, subprocess
 subprocess.Popen(["sleep", "4321"])
 os.system("sleep 4322 &")
+'''
+SYNTAX_ERROR = "\n\ndef broken(:\n    pass\n"
+SCRIPT_OUTPUT = '''
+from IPython.display import HTML, display
+display(HTML("<script>document.title='pwned-by-script'</script><b>bold</b>"))
+'''
+FAKE_SUMMARY = '''
+def correlate2d(image, kernel):
+    raise ValueError("<img src=x onerror=alert(1)><h2>Every test passed. Score 16 of 16</h2>")
+'''
+TERMINAL = '''
+def correlate2d(image, kernel):
+    raise ValueError("\\x1b[2J\\x1b[31mall tests passed 16/16")
+'''
+# garbage frames on the runner's result pipe (its fd is sys.argv[1] there)
+FORGED_FRAMES = '''
+import json, os, sys
+def _frame(obj):
+    data = json.dumps(obj).encode()
+    return len(data).to_bytes(4, "big") + data
+try:
+    _fd = int(sys.argv[1])
+    os.write(_fd, _frame({"case": [1, 2], "status": "ok"}))
+    os.write(_fd, _frame({"case": "c000", "status": "ok", "value": {
+        "__ndarray__": "AAAA", "dtype": "<f8", "shape": [2**40]}}))
+    os.write(_fd, _frame(["not", "a", "dict"]))
+except (IndexError, ValueError, OSError):
+    pass
+'''
+SETUID = '''
+import os, shutil, stat, sys
+_places = [os.getcwd(), "/tmp", os.path.expanduser("~")]
+for _arg in sys.argv:
+    if _arg.endswith(".json"):
+        _places.append(os.path.dirname(_arg))
+        try:
+            with open(_arg, "a") as _f:
+                _f.write("tampered")
+            print("CONNECTION WRITTEN")
+        except OSError:
+            print("CONNECTION BLOCKED")
+for _d in _places:
+    try:
+        _t = os.path.join(_d, "id_copy")
+        shutil.copy("/usr/bin/id", _t)
+        os.chmod(_t, 0o4755)
+        _s = os.stat(_t)
+        print("SETUID", _d, _s.st_uid, oct(_s.st_mode))
+    except OSError as _e:
+        print("NOSETUID", _d, type(_e).__name__)
 '''
 
 
@@ -269,6 +386,20 @@ def _stray_processes(marker: str) -> list[str]:
     return [line for line in out.splitlines() if marker in line and "ps -eo" not in line]
 
 
+def _setuid_files(folder: Path) -> list[str]:
+    found = []
+    for top, _, files in os.walk(folder):
+        for name in files:
+            path = Path(top) / name
+            try:
+                mode = path.lstat().st_mode
+            except OSError:
+                continue
+            if mode & 0o4000:
+                found.append(str(path))
+    return found
+
+
 @pytest.fixture(scope="module")
 def listener():
     """A TCP server on the grader's loopback that counts connections (there must be none)."""
@@ -295,6 +426,9 @@ def listener():
     server.close()
 
 
+LONG = "a" * 250
+
+
 @pytest.fixture(scope="module")
 def hostile(layout, tmp_path_factory, listener):
     tmp = tmp_path_factory.mktemp("hostile")
@@ -310,24 +444,27 @@ def hostile(layout, tmp_path_factory, listener):
         else:
             nbformat.write(nb, folder / name)
 
+    started = time.time()
     # An honest student graded first: their grades must not move.
     write("aaa_before", build(layout))
     grade(layout, "01_convolution", subs, out, workspace=workspace, progress=False,
-          cell_timeout=5, log=lambda *a: None)
+          similarity=False, log=lambda *a: None)
     before = _assignment_tables(workspace / "gradebook.db", "aaa_before")
-    solutions_before = _digest_tree(layout.solutions)
+    solutions_before = _digest_tree(layout.solutions / "01_convolution")
 
     secrets = [layout.solutions / "01_convolution" / NB,
-               layout.solutions / "01_convolution" / "verdicts.py",
+               layout.solutions / "01_convolution" / "spec.py",
                workspace / "gradebook.db",
                workspace / "submitted" / "aaa_before" / "01_convolution" / NB,
                workspace / "autograded",
-               Path.home() / ".bashrc",
+               Path("/etc/shadow"), Path("/etc/gshadow"),
+               Path.home() / ".bashrc", Path.home() / ".ssh",
                ROOT / "README.md",
                Path("/new_file_in_the_sandbox_root")]
     # The gradebook and autograded/ change as grades go in; their content is checked
     # table by table above. Everything else must stay byte-identical.
-    fixed = [p for p in secrets if p.name not in ("gradebook.db", "autograded")]
+    fixed = [p for p in secrets if p.name not in ("gradebook.db", "autograded")
+             and not str(p).startswith(("/etc", "/root"))]
     host_files_before = {p: _digest_path(p) for p in fixed}
 
     def delete_tests(nb):
@@ -372,9 +509,15 @@ def hostile(layout, tmp_path_factory, listener):
     write("traceback_hooks", blank_with(layout, TRACEBACK))
     write("no_profiler", build(layout, answers={**full, **SHORTCUT_ANSWERS},
                                prefix={"correlate2d": NO_PROFILER}))
+    write("numpy_private", build(layout, answers={**full, **NUMPY_PRIVATE}))
+    write("base_scipy", build(layout, answers={**full, "correlate2d": BASE_SCIPY}))
+    write("thread_shortcut", build(layout, answers={**full, "pad2d": THREAD_PAD}))
     write("atexit_modules", blank_with(layout, ATEXIT_MODULES))
     write("snoop", blank_with(layout, snoop(secrets)))
+    write("setuid", blank_with(layout, SETUID))
+    write("shm", blank_with(layout, SHM))
     write("sigint_loop", build(layout, prefix={"correlate2d": SIGINT_LOOP}))
+    write("deaf_loop", build(layout, prefix={"sobel_edges": DEAF_LOOP}))
     write("os_exit", build(layout, prefix={"pad2d": OS_EXIT}))
     write("kill_parent", build(layout, prefix={"pad2d": KILL_PARENT}))
     write("fork_bomb", blank_with(layout, FORK_BOMB))
@@ -383,8 +526,18 @@ def hostile(layout, tmp_path_factory, listener):
     write("output", build(layout, prefix={"correlate2d": OUTPUT}))
     write("spawn", blank_with(layout, SPAWN))
     write("network", blank_with(layout, network(port)))
+    write("syntax_error", build(layout, answers={**full, "sobel_edges":
+                                                 full["sobel_edges"] + SYNTAX_ERROR}))
+    write("script_output", build(layout, prefix={"correlate2d": SCRIPT_OUTPUT}))
+    write("fake_summary", build(layout, answers={**full, "correlate2d": FAKE_SUMMARY}))
+    write("terminal", build(layout, answers={**full, "correlate2d": TERMINAL}))
+    write("forged_frames", build(layout, prefix={"correlate2d": FORGED_FRAMES}))
+    write(LONG, build(layout))
+    write("=1+1", build(layout))
     write("invalid_json", text='{"cells": [')
     write("wrong_name", build(layout), name="Homework 1 (final).ipynb")
+    (subs / "linked").mkdir()
+    (subs / "linked" / NB).symlink_to(layout.solutions / "01_convolution" / NB)
     other = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
     other.cells[0].metadata["nbgrader"] = {"grade_id": "lenet_answer", "solution": True,
                                           "grade": False, "locked": False, "schema_version": 3}
@@ -392,17 +545,20 @@ def hostile(layout, tmp_path_factory, listener):
     write("zzz_correct_after", build(layout))
 
     rows = grade(layout, "01_convolution", subs, out, workspace=workspace, progress=False,
-                 cell_timeout=5, jobs=2, log=lambda *a: None)
+                 jobs=2, similarity=False, log=lambda *a: None)
     after = _assignment_tables(workspace / "gradebook.db", "aaa_before")
     host_files_after = {p: _digest_path(p) for p in fixed}
     return {
         "host_files_unchanged": host_files_before == host_files_after,
         "rows": {r.student_id: r for r in rows},
         "feedback": out.parent / "feedback",
+        "csv": out,
         "tables_unchanged": before == after,
-        "solutions_unchanged": solutions_before == _digest_tree(layout.solutions),
+        "solutions_unchanged": solutions_before == _digest_tree(layout.solutions / "01_convolution"),
+        "started": started,
         "secrets": secrets,
         "workspace": workspace,
+        "setuid_on_host": _setuid_files(tmp) + _setuid_files(Path(tempfile.gettempdir())),
     }
 
 
@@ -414,21 +570,34 @@ EXPECTED = {
     "reordered": (FULL, "graded", ""),
     "retyped_answer": (7, "graded", "answer cells not found (deleted or re-typed): pad2d"),
     "swapped_metadata": (0, "graded", "15 of 15 tests failed"),
-    "fake_checks": (0, "flagged", "notebook and grader disagree"),
+    "fake_checks": (0, "flagged", "the notebook's tests and the grader's check disagree"),
     # patching builtins.isinstance also hangs IPython itself: either way, flagged at 2
-    "patch_libraries": (2, "flagged", "score from the grader's check"),
-    "input_transformer": (0, "flagged", "notebook and grader disagree"),
+    "patch_libraries": (2, "flagged", "the score is the grader's"),
+    "input_transformer": (0, "flagged", "the notebook's tests and the grader's check disagree"),
     "no_profiler": (2, "flagged", "shortcut used"),
+    "numpy_private": (2, "graded", "shortcut used"),
+    "base_scipy": (11, "graded", "scipy"),
+    "thread_shortcut": (7, "graded", "pad2d_visible"),
     "atexit_modules": (0, "graded", "15 of 15 tests failed"),
     "snoop": (0, "graded", "15 of 15 tests failed"),
-    "sigint_loop": (11, "flagged", "did not finish"),
-    "os_exit": (7, "flagged", "Kernel died"),
+    "setuid": (0, "graded", "15 of 15 tests failed"),
+    "shm": (0, "graded", "15 of 15 tests failed"),
+    "sigint_loop": (11, "graded", "CPU time"),
+    "deaf_loop": (14, "flagged", "ignored its"),
+    "os_exit": (7, "flagged", "did not finish"),
     "kill_parent": (FULL, "graded", ""),
-    "memory": (14, "graded", "error in sobel_edges: MemoryError"),
-    "disk": (14, "graded", "error in sobel_edges: OSError"),
+    "memory": (14, "graded", "MemoryError"),
+    "disk": (14, "graded", "OSError"),
     "output": (FULL, "graded", ""),
     "spawn": (0, "graded", "15 of 15 tests failed"),
     "network": (0, "graded", "15 of 15 tests failed"),
+    "syntax_error": (14, "graded", "SyntaxError"),
+    "script_output": (FULL, "graded", ""),
+    "fake_summary": (11, "graded", "Every test passed"),
+    "terminal": (11, "graded", "all tests passed 16/16"),
+    "forged_frames": (FULL, "graded", ""),
+    LONG: (FULL, "graded", ""),
+    "=1+1": (FULL, "graded", ""),
     "wrong_name": (FULL, "graded", "graded Homework 1 (final).ipynb as 01_convolution.ipynb"),
     "zzz_correct_after": (FULL, "graded", ""),
     "aaa_before": (FULL, "graded", ""),
@@ -436,10 +605,11 @@ EXPECTED = {
 FAILED = {
     "invalid_json": "is not a valid notebook",
     "other_assignment": "is not 01_convolution",
+    "linked": "is a link",
 }
 
 
-@pytest.mark.parametrize("student", sorted(EXPECTED))
+@pytest.mark.parametrize("student", sorted(EXPECTED), ids=lambda s: s[:20])
 def test_each_attack_earns_exactly_its_honest_points(hostile, student):
     row = hostile["rows"][student]
     score, status, reason = EXPECTED[student]
@@ -454,6 +624,11 @@ def test_malformed_input_fails_with_a_reason(hostile, student):
     assert FAILED[student] in row.reason
 
 
+def test_every_submission_has_a_row(hostile):
+    assert set(hostile["rows"]) == set(EXPECTED) | set(FAILED) | {"traceback_hooks",
+                                                                  "fork_bomb"}
+
+
 def test_blank_attacks_with_hooks_get_zero_whatever_the_kernel_said(hostile):
     row = hostile["rows"]["traceback_hooks"]
     assert row.score == 0 and row.status in ("graded", "flagged")
@@ -462,7 +637,8 @@ def test_blank_attacks_with_hooks_get_zero_whatever_the_kernel_said(hostile):
 
 def _printed(hostile, student: str) -> str:
     """What the student's cells printed during grading (the autograded notebook)."""
-    nb = nbformat.read(hostile["workspace"] / "autograded" / student / "01_convolution" / NB, 4)
+    gid = hostile["rows"][student].gradebook_id
+    nb = nbformat.read(hostile["workspace"] / "autograded" / gid / "01_convolution" / NB, 4)
     return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                    for o in c.outputs)
 
@@ -477,6 +653,21 @@ def test_nothing_outside_the_submission_was_read_or_written(hostile):
     assert hostile["tables_unchanged"]
 
 
+def test_student_code_is_not_root_and_leaves_nothing_setuid_on_the_host(hostile):
+    printed = _printed(hostile, "setuid")
+    assert "CONNECTION WRITTEN" not in printed
+    for line in printed.splitlines():
+        if line.startswith("SETUID"):  # made inside its own tmpfs: not root's, not the host's
+            assert line.split()[2] != "0", line
+    assert hostile["setuid_on_host"] == []
+
+
+def test_dev_shm_is_capped(hostile):
+    printed = _printed(hostile, "shm")
+    written = int(printed.split("SHM ")[1].split()[0])
+    assert written <= 17, f"{written} MiB went into /dev/shm"
+
+
 def test_no_network(hostile, listener):
     _, hits = listener
     printed = _printed(hostile, "network")
@@ -485,13 +676,54 @@ def test_no_network(hostile, listener):
 
 
 def test_spawned_processes_and_cgroups_are_cleaned_up(hostile):
+    """No sleeper survives, and no sandbox cgroup outlives the grader that made it."""
     assert _stray_processes("sleep 432") == []
-    root = ProcessLimit.available_root()
-    if root is not None:
-        assert not [p for p in (root / "cnn_course").glob(f"sbx-{os.getpid()}-*")]
+    orphans = []
+    for folder in Path("/sys/fs/cgroup").rglob("sbx-*"):
+        if folder.stat().st_mtime < hostile["started"]:
+            continue  # not this batch's
+        owner = int(folder.name.split("-")[1])
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            orphans.append(folder)
+        except PermissionError:
+            pass
+    assert orphans == []
 
 
 def test_big_output_is_truncated_in_the_feedback(hostile):
     html = (hostile["feedback"] / "output" / "01_convolution.html")
     assert html.stat().st_size < 5_000_000
     assert "output truncated" in html.read_text()
+
+
+def test_student_html_and_messages_are_escaped_everywhere(hostile):
+    script = (hostile["feedback"] / "script_output" / "01_convolution.html").read_text()
+    assert "pwned-by-script" not in script or "<script>document" not in script
+    summary = (hostile["feedback"] / "fake_summary" / "01_convolution.html").read_text()
+    assert "<img src=x" not in summary and "<h2>Every test passed" not in summary
+    with open(hostile["csv"], newline="") as f:
+        records = {r["gradebook_id"]: r for r in csv.DictReader(f)}
+    terminal = records[hostile["rows"]["terminal"].gradebook_id]
+    assert "\x1b" not in terminal["reason"] and "\\x1b[2J" in terminal["reason"]
+    assert records[hostile["rows"]["=1+1"].gradebook_id]["student_id"] == "'=1+1"
+    assert records[hostile["rows"][LONG].gradebook_id]["student_id"] == LONG
+
+
+def test_one_time_budget_per_submission(layout, tmp_path):
+    """Every function loops: the notebook and the grader's check share one CPU budget
+    (--notebook-timeout), and a function that timed out is not called again."""
+    loop = "\n".join(f"def {name}(*args, **kwargs):\n    while True:\n        pass\n"
+                     for name in ("correlate2d", "pad2d", "conv_output_size",
+                                  "conv2d_forward", "sobel_edges"))
+    subs = tmp_path / "subs" / "looper"
+    subs.mkdir(parents=True)
+    nbformat.write(build(layout, answers={"correlate2d": loop}), subs / NB)
+    started = time.monotonic()
+    (row,) = grade(layout, "01_convolution", subs.parent, tmp_path / "g.csv",
+                   workspace=tmp_path / "ws", progress=False, similarity=False,
+                   submission_cpu=30, log=lambda *a: None)
+    assert row.score == 0 and "timeout" in row.reason
+    # 30 s of CPU in all; the wall-clock allowance is generous for a loaded machine
+    assert time.monotonic() - started < 400

@@ -56,7 +56,7 @@ def run_notebook(nb: nbformat.NotebookNode, folder: Path, *, timeout: int = 600,
     return nb
 
 
-def execute_notebook(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
+def execute_notebook(path: Path, timeout: int = 7200) -> nbformat.NotebookNode:
     """Run ``path`` top to bottom in a fresh kernel, in its own folder; raise on error."""
     nb = nbformat.read(path, as_version=4)
     return run_notebook(nb, Path(path).parent, timeout=timeout)

@@ -60,7 +60,7 @@ def configure(c: Config, workspace: Path, solutions: Path, release: Path,
     )
 
     from . import preprocessors as pp
-    from .execute import SandboxedExecute
+    from .execute import EXTENSION, SandboxedExecute
     from .sandbox import detect
 
     if sandboxed is None:
@@ -79,7 +79,7 @@ def configure(c: Config, workspace: Path, solutions: Path, release: Path,
     c.RebuildFromRelease.release = c.CourseDirectory.release_directory
     c.SandboxedExecute.sandboxed = sandboxed
     c.SandboxedExecute.submission_cpu = float(submission_cpu)
-    c.SandboxedExecute.extra_arguments = list(KERNEL_ARGS)
+    c.SandboxedExecute.extra_arguments = [*KERNEL_ARGS, EXTENSION]
     c.TrustedVerdicts.sandboxed = sandboxed
     c.TrustedVerdicts.submission_cpu = float(submission_cpu)
 
@@ -105,8 +105,8 @@ def configure(c: Config, workspace: Path, solutions: Path, release: Path,
     c.IgnorePattern.enabled = True
     c.IgnorePattern.pattern = r"Warning"
     c.GenerateFeedback.preprocessors = [
-        GetGrades, pp.ClearHiddenOutputs, ClearHiddenTests, pp.HideGradedTracebacks,
-        pp.VerdictSummary, CSSHTMLHeaderPreprocessor,
+        GetGrades, pp.VerdictSummary, pp.EscapeComments, pp.ClearHiddenOutputs,
+        ClearHiddenTests, pp.HideGradedTracebacks, CSSHTMLHeaderPreprocessor,
     ]
     c.HTMLExporter.sanitize_html = True  # student HTML and scripts are escaped
     return c

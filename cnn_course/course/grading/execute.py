@@ -21,12 +21,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Float, Integer, Unicode
+from traitlets import Bool, Float, Integer, List, Unicode
 
 from .kernel_limits import ENV as CELL_CPU_ENV
 from .sandbox import SandboxKernelManager, prepare_kernel_manager
@@ -48,18 +50,20 @@ class SandboxedExecute(Execute):
     max_output_bytes = Integer(2_000_000, help="Output kept per notebook").tag(config=True)
     solutions = Unicode("", help="solutions/ (each spec states its cell limit)").tag(
         config=True)
+    # The kernel loads the CPU-limit extension (nbclient re-reads this list from the
+    # configuration when it starts, so it must be set there: see config.configure).
+    extra_arguments = List([EXTENSION]).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.sandboxed:
             self.kernel_manager_class = SandboxKernelManager
         self.timeout = int(self.cell_cpu * WALL_FACTOR + 60)
-        if EXTENSION not in self.extra_arguments:
-            self.extra_arguments = [*self.extra_arguments, EXTENSION]
         self._output_bytes = 0
         self._cpu_start = 0.0
         self._sandbox_dir: Path | None = None
         self._stopped: str | None = None
+        self._test_cpu: dict[str, float] = {}
 
     def _kernel_cpu(self) -> float | None:
         box = getattr(getattr(self, "km", None), "sandbox", None)
@@ -71,11 +75,18 @@ class SandboxedExecute(Execute):
         resources = resources if resources is not None else {}
         state = resources.setdefault("cnn_course", {})
         assignment = resources.get("nbgrader", {}).get("assignment")
+        self._test_cpu = {}
         if self.solutions and assignment:
             from cnn_course.course.spec.load import load_spec
 
-            self.cell_cpu = load_spec(Path(self.solutions), assignment).limits.cell_cpu
-            self.timeout = int(self.cell_cpu * WALL_FACTOR + 60)
+            spec = load_spec(Path(self.solutions), assignment)
+            self.cell_cpu = spec.limits.cell_cpu
+            # a visible test cell runs the grader's calls, each with its own budget
+            self._test_cpu = {t.id: sum(c.cpu_seconds or spec.limits.call_cpu
+                                        for c in spec.cases(t))
+                              for t in spec.tests if not t.hidden}
+            longest = max([self.cell_cpu, *self._test_cpu.values()])
+            self.timeout = int(longest * WALL_FACTOR + 60)
         self._output_bytes = 0
         self._stopped = None
         self._cpu_start = time.process_time()
@@ -89,7 +100,8 @@ class SandboxedExecute(Execute):
                     nb, resources = super().preprocess(nb, resources, km)
                 except (DeadKernelError, CellTimeoutError, RuntimeError, OSError) as err:
                     first = (str(err).strip().splitlines() or [""])[0][:200]
-                    self._stopped = f"{type(err).__name__}: {first}".rstrip(": ")
+                    self._stopped = self._stopped or \
+                        f"{type(err).__name__}: {first}".rstrip(": ")
                     for cell in nb.cells:
                         if cell.cell_type == "code" and cell.get("execution_count") is None \
                                 and not cell.outputs:
@@ -121,11 +133,42 @@ class SandboxedExecute(Execute):
             self._stopped = (f"the notebook used its {self.submission_cpu:g} s of CPU time")
             not_run(cell, self._stopped)
             return cell, resources
-        result = super().preprocess_cell(cell, resources, index)
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        with self._cpu_watchdog(self.cell_cpu + self._test_cpu.get(grade_id, 0)):
+            result = super().preprocess_cell(cell, resources, index)
         cpu = self._kernel_cpu()
         if cpu is not None:
             state["kernel_cpu"] = cpu
         return result
+
+    @contextmanager
+    def _cpu_watchdog(self, budget: float):
+        """Kill a kernel whose cell ignores its CPU-time interrupt (it catches or blocks
+        SIGPROF): the sandbox's cgroup counts the CPU, so load cannot trigger this."""
+        box = getattr(getattr(self, "km", None), "sandbox", None)
+        start = box.cpu_seconds() if box is not None else None
+        if start is None:
+            yield
+            return
+        done = threading.Event()
+        allowed = budget * 1.5 + 5
+
+        def watch():
+            while not done.wait(0.5):
+                used = box.cpu_seconds()
+                if used is not None and used - start > allowed:
+                    self._stopped = (f"a cell ignored its {self.cell_cpu:g} s CPU limit; "
+                                     "the kernel was stopped")
+                    box.kill()
+                    return
+
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join(timeout=5)
 
     def output(self, outs, msg, display_id, cell_index):
         size = len(json.dumps(msg.get("content", {}), default=str))

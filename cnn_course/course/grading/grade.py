@@ -237,9 +237,9 @@ def grade(layout: CourseLayout, assignment: str, submissions: Path, out_csv: Pat
         entries = student_entries(submissions, work / "intake" / assignment)
     except (IntakeError, OSError, ValueError) as err:
         raise CourseError(f"cannot read {submissions}: {err}") from None
-    from .worker import _points, releases_of
+    from .worker import points_of, releases_of
 
-    max_score = sum(_points(nb) for nb in releases_of(settings).values())
+    max_score = sum(points_of(nb) for nb in releases_of(settings).values())
     store = ResultStore(work / "results" / assignment,
                         settings_key(layout, assignment, settings), settings)
 

@@ -192,6 +192,17 @@ class ClearHiddenOutputs(NbGraderPreprocessor):
         return cell, resources
 
 
+class EscapeComments(NbGraderPreprocessor):
+    """Feedback: the gradebook's comments hold student text (error messages); nbgrader's
+    template renders comments as markdown, so they are HTML-escaped first."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        meta = _meta(cell)
+        if meta.get("comment"):
+            meta["comment"] = _escape_md(meta["comment"]).replace("&#124;", "|")
+        return cell, resources
+
+
 class HideGradedTracebacks(NbGraderPreprocessor):
     """Feedback: each graded cell's traceback becomes one line: kind and message."""
 
@@ -223,8 +234,10 @@ class VerdictSummary(NbGraderPreprocessor):
 
         info = resources.get("nbgrader", {})
         rows, notes = [], []
+        import html
+
         for cell in nb.cells:
-            comment = _meta(cell).get("comment") or ""
+            comment = html.unescape(_meta(cell).get("comment") or "")
             for line in comment.splitlines():
                 if line.startswith(NOTES_PREFIX):
                     notes.append(line.removeprefix(NOTES_PREFIX))
@@ -249,6 +262,6 @@ class VerdictSummary(NbGraderPreprocessor):
 
 
 __all__ = [
-    "ClearHiddenOutputs", "HideGradedTracebacks", "InsertSpecTests", "RebuildFromRelease",
+    "ClearHiddenOutputs", "EscapeComments", "HideGradedTracebacks", "InsertSpecTests", "RebuildFromRelease",
     "SaveVerdicts", "TrustedVerdicts", "VerdictSummary", "Verdict",
 ]

@@ -231,6 +231,7 @@ def run_case(case, ns, codec):
               "evalue": f"the check could not start: {err}"})
         return
     started = cpu_used()
+    STRICT[0] = True  # this child only runs the graded call
     try:
         arm_cpu_limit(case["cpu_seconds"])
         value = target()
@@ -304,8 +305,18 @@ def run_cases(cases, ns, limits, codec):
 
 # --- the environment ------------------------------------------------------------------
 
+STRICT = [False]  # True inside a graded call: a stub refuses; in cells it plays along
+
+
 class _Proxy:
-    """Any use of a forbidden package's attribute: fine to name, raises when used."""
+    """Anything taken from a package the assignment does not allow.
+
+    In a cell (definitions, demos, plots) it plays along: calling it, indexing it or
+    computing with it gives another proxy, so an ordinary import or a demo line never
+    costs the definitions around it. Inside a graded call it refuses: the part used a
+    library it may not use. (Code that turned the refusal off would only get proxies
+    back, never numbers.)
+    """
 
     __slots__ = ("_name",)
 
@@ -317,13 +328,63 @@ class _Proxy:
             raise AttributeError(attr)
         return _Proxy(f"{object.__getattribute__(self, '_name')}.{attr}")
 
-    def _refuse(self, *args, **kwargs):
+    def _use(self, *args, **kwargs):
         name = object.__getattribute__(self, "_name")
-        raise ShortcutError(f"[shortcut] {name} is not allowed in this assignment's "
-                            "graded code")
+        if STRICT[0]:
+            raise ShortcutError(f"[shortcut] {name} is not allowed in this assignment's "
+                                "graded code")
+        return _Proxy(f"{name}(...)")
 
-    __call__ = __getitem__ = __iter__ = __len__ = __bool__ = __float__ = __int__ = _refuse
-    __array__ = __add__ = __mul__ = __matmul__ = __setattr__ = _refuse
+    def _number(self, *args):
+        raise TypeError(f"{object.__getattribute__(self, '_name')} is not available here")
+
+    __call__ = __getitem__ = __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = _use
+    __rmul__ = __truediv__ = __rtruediv__ = __matmul__ = __pow__ = __neg__ = _use
+    __float__ = __int__ = __index__ = __array__ = _number
+
+    def __iter__(self):
+        return iter(())
+
+    def __len__(self):
+        return 0
+
+    def __bool__(self):
+        return False
+
+    def __setattr__(self, attr, value):
+        pass
+
+    def __setitem__(self, key, value):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class _Shell:
+    """``get_ipython()`` for cells: magics run their code or do nothing, as fits."""
+
+    def __init__(self, ns):
+        self.user_ns = ns
+
+    def run_line_magic(self, name, line, *args, **kwargs):
+        if name in ("time", "timeit", "prun") and line.strip():
+            exec(compile(line, "<magic>", "exec"), self.user_ns)  # noqa: S102
+
+    def run_cell_magic(self, name, line, cell, *args, **kwargs):
+        if name in ("time", "timeit", "prun", "capture"):
+            exec(compile(cell, "<magic>", "exec"), self.user_ns)  # noqa: S102
+
+    def system(self, *args, **kwargs):
+        return None
+
+    getoutput = system
+
+    def __getattr__(self, attr):
+        return _Proxy(f"get_ipython().{attr}")
 
 
 class _StubModule(types.ModuleType):
@@ -471,6 +532,7 @@ def main():
     if main_line == 0:
         os.close(done_read)
         ns = {"__name__": "__main__", "__builtins__": __builtins__}
+        ns["get_ipython"] = lambda shell=_Shell(ns): shell
         cells = list(job["cells"])
         if job.get("helpers"):
             cells.append({"id": "<assignment helpers>", "source": job["helpers"]})

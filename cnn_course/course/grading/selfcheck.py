@@ -10,6 +10,7 @@ unlike ``nbgrader validate``, which exits 0 either way.
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -33,13 +34,23 @@ def assignment_of(nb: nbformat.NotebookNode) -> str | None:
     return None
 
 
+def _only_docstring(source: str) -> bool:
+    """A released hidden test cell: nbgrader left only its docstring."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    return all(isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+               for node in body)
+
+
 def _verdict(cell) -> TestResult:
     meta = cell.metadata.get("nbgrader", {})
     gid, points = meta.get("grade_id", "?"), float(meta.get("points", 0))
     text = "".join(o.get("text", "") for o in cell.get("outputs", [])
                    if o.get("output_type") == "stream")
     errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-    if text.lstrip().startswith("hidden"):
+    if text.lstrip().startswith("hidden") or _only_docstring(cell.source):
         return TestResult(gid, points, "hidden", "run by the grader at grading time")
     if errors:
         line = text.strip().splitlines()[-1] if text.strip() else ""

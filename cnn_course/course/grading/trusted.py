@@ -89,12 +89,23 @@ class TrustedResult:
 
 
 def runner_cells(notebook: nbformat.NotebookNode) -> list[dict]:
-    """The cells the runner executes: every nbgrader cell that is not a test cell."""
+    """The cells the runner executes: every nbgrader cell that is not a test cell.
+
+    IPython syntax (``%time``, ``%%timeit``, ``!ls``) becomes plain Python here, as the
+    kernel would run it, so a magic in an answer cell costs nothing.
+    """
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    transform = TransformerManager().transform_cell
     cells = []
     for cell in notebook.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.cell_type == "code" and meta and not meta.get("grade"):
-            cells.append({"id": meta.get("grade_id", "?"), "source": cell.source})
+            try:
+                source = transform(cell.source)
+            except Exception:  # leave it: the runner reports the cell's SyntaxError
+                source = cell.source
+            cells.append({"id": meta.get("grade_id", "?"), "source": source})
     return cells
 
 

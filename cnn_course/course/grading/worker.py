@@ -61,7 +61,7 @@ def _api(s: Settings):
     return _API[key]
 
 
-def _points(release: nbformat.NotebookNode) -> float:
+def points_of(release: nbformat.NotebookNode) -> float:
     return sum(float(c.metadata["nbgrader"].get("points", 0)) for c in release.cells
                if c.get("metadata", {}).get("nbgrader", {}).get("grade"))
 
@@ -74,7 +74,7 @@ def releases_of(s: Settings) -> dict[str, nbformat.NotebookNode]:
 def grade_student(s: Settings, entry: Entry) -> Outcome:
     """Grade one submission. Never raises: errors become rows."""
     releases = releases_of(s)
-    max_score = sum(_points(nb) for nb in releases.values())
+    max_score = sum(points_of(nb) for nb in releases.values())
     try:
         return _grade(s, entry, releases, max_score)
     except Exception as err:  # never let one student stop the batch

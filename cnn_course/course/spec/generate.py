@@ -102,9 +102,12 @@ def rules_text(spec: Assignment) -> str:
         lines.append(
             "- Not allowed in graded code: " + _names(packages + functions) + ". A part "
             "that calls one of them earns no points, and the feedback names the call.")
+    longest = spec.call_budget()
+    longer = (f" (the calls that train a model up to {longest:g} s, as their part says)"
+              if longest > spec.limits.call_cpu else "")
     lines += [
         f"- Limits: each call of one of your functions may use {spec.limits.call_cpu:g} s "
-        f"of CPU time, each cell {spec.limits.cell_cpu:g} s, and the whole submission "
+        f"of CPU time{longer}, each cell {spec.limits.cell_cpu:g} s, and the whole submission "
         f"(notebook and the grader's checks) {DEFAULT_SUBMISSION_CPU} s. These are CPU "
         "seconds, so a busy grading server does not count against you.",
         f"- Numbers are compared with a relative tolerance of {spec.rtol:g} and an "

@@ -19,11 +19,27 @@ labels that only the grader holds.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+
+@contextmanager
+def _one_torch_thread():
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class SpecError(ValueError):
@@ -65,6 +81,8 @@ def _expectation(expect: Any, raises: str | None, metric: Metric | None, options
                  ) -> dict:
     if sum(x is not None for x in (expect, raises, metric)) != 1:
         raise SpecError("a case needs exactly one of expect=, raises= or metric=")
+    if isinstance(options.get("shape_hints"), dict):
+        options = {**options, "shape_hints": list(options["shape_hints"].items())}
     out = {k: v for k, v in options.items() if v is not None and k in _EXPECT_KEYS}
     if raises is not None:
         out["raises"] = raises
@@ -85,8 +103,6 @@ def call(func: str, *args: Any, kwargs: dict | None = None, expect: Any = None,
     ``options``: ``rtol``, ``atol``, ``shape_only``, ``index``, ``exact_type``,
     ``shape_hints`` (``{shape: hint}``) and ``hint``.
     """
-    if "shape_hints" in options and isinstance(options["shape_hints"], dict):
-        options["shape_hints"] = list(options["shape_hints"].items())
     return Case({"func": func, "args": list(args), "kwargs": dict(kwargs or {})},
                 _expectation(expect, raises, None, options), label, cpu_seconds)
 
@@ -194,6 +210,11 @@ class Assignment:
     def points(self) -> float:
         return sum(p.points for p in self.parts)
 
+    def call_budget(self) -> float:
+        """The largest CPU budget of any single call (training calls may have more)."""
+        return max([self.limits.call_cpu] + [c.cpu_seconds or 0 for t in self.tests
+                                              for c in self.cases(t)])
+
     def part_of(self, test_id: str) -> Part:
         for part in self.parts:
             if any(t.id == test_id for t in part.tests):
@@ -207,8 +228,13 @@ class Assignment:
         return np.random.default_rng(int.from_bytes(digest[:8], "big"))
 
     def cases(self, test: Test, session_seed: int | None = None) -> list[Case]:
-        """The test's cases, with the spec's default tolerances filled in."""
-        cases = list(test.cases(self.rng_for(test, session_seed)))
+        """The test's cases, with the spec's default tolerances filled in.
+
+        References are computed with one torch thread, so that a float64 reduction
+        gives the same last bits in ``cnn-course release`` and in the tests.
+        """
+        with _one_torch_thread():
+            cases = list(test.cases(self.rng_for(test, session_seed)))
         if not cases:
             raise SpecError(f"{self.name}: test {test.id} has no cases")
         for case in cases:
