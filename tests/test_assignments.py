@@ -82,8 +82,10 @@ def test_release_leaks_no_solution_or_hidden_test(layout, fresh_release, name):
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_every_graded_cell_has_trusted_cases(layout, name):
     spec = load_spec(layout.solutions, name)
+    written = {p.answers[0] for p in spec.parts if p.manual}  # graded by hand
     cells = [c.metadata["nbgrader"]["grade_id"] for c in _solution(layout, name).cells
-             if c.metadata.get("nbgrader", {}).get("grade")]
+             if c.metadata.get("nbgrader", {}).get("grade")
+             and c.metadata["nbgrader"]["grade_id"] not in written]
     assert cells == [t.id for t in spec.tests]
     for test in spec.tests:
         assert spec.cases(test), test.id
@@ -151,8 +153,9 @@ def test_solution_earns_full_marks_and_the_blank_release_zero_in_the_trusted_che
     sandboxed = detect().sandboxed
     solution = run_trusted(spec, _solution(layout, name), sandboxed=sandboxed,
                            total_cpu=300)
-    assert solution.score == spec.points, {t: v.failure() for t, v in solution.tests.items()
-                                           if not v.ok}
+    autograded = spec.points - sum(p.manual for p in spec.parts)
+    assert solution.score == autograded, {t: v.failure() for t, v in solution.tests.items()
+                                          if not v.ok}
     blank = run_trusted(spec, _notebook(layout, name, fresh_release), sandboxed=sandboxed,
                         total_cpu=300)
     assert blank.score == 0

@@ -4,7 +4,8 @@
 the course's kernel arguments; the lectures (``make lectures``), ``cnn-course check``
 and the test suite all call it. The notebooks in ``lectures/`` carry no outputs, so
 diffs stay readable; executed copies (and, with ``html=True``, HTML pages) are build
-products in a git-ignored folder.
+products in a git-ignored folder; the HTML loads MathJax from a copy in that folder,
+so its maths renders offline.
 """
 
 from __future__ import annotations
@@ -65,9 +66,12 @@ def execute_notebook(path: Path, timeout: int = 7200) -> nbformat.NotebookNode:
 def build_lectures(lectures: Path, out: Path, html: bool = False,
                    names: list[str] | None = None) -> bool:
     """Execute every lecture (or those in ``names``); return whether all ran."""
-    from nbconvert import HTMLExporter
+    from .mathjax import copy_mathjax, html_exporter, relative_url
 
     out.mkdir(parents=True, exist_ok=True)
+    if html:  # the pages' maths renders offline, from a copy of MathJax next to them
+        copy_mathjax(out)
+        exporter = html_exporter(mathjax_url=relative_url())
     paths = [lectures / n for n in names] if names else sorted(lectures.glob("[0-9]*.ipynb"))
     ok = True
     for path in paths:
@@ -80,7 +84,7 @@ def build_lectures(lectures: Path, out: Path, html: bool = False,
             continue
         nbformat.write(nb, out / path.name)
         if html:
-            body, _ = HTMLExporter().from_notebook_node(nb)
+            body, _ = exporter.from_notebook_node(nb)
             (out / path.with_suffix(".html").name).write_text(body, encoding="utf-8")
         print(f"ran {path.name} in {time.perf_counter() - started:.1f} s -> {out / path.name}")
     return ok

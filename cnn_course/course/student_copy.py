@@ -8,8 +8,12 @@ without anyone remembering to exclude it. What goes in:
 
 - ``README.md``, written here for students: install, lectures, assignments, check;
 - ``pyproject.toml`` and ``environment.yml``: ``pip install ./<folder>`` (or conda)
-  installs the library and the ``cnn-course`` command with the course's pins;
-- the ``cnn_course`` package: its modules, ``py.typed`` and the pretrained weights;
+  installs the library and the ``cnn-course`` command with the course's pins; the
+  copy's ``pyproject.toml`` also installs the Jupyter settings of a student's
+  environment (:data:`STUDENT_DATA_FILES`: JupyterLab without nbgrader's instructor
+  tools);
+- the ``cnn_course`` package: its modules, ``py.typed``, the pretrained weights and
+  the data ``check()`` needs (the visible checks, templates, Jupyter settings);
 - ``lectures/*.ipynb``, with outputs cleared;
 - ``assignments/<name>/*``: the student versions that ``cnn-course release`` made.
 
@@ -44,6 +48,9 @@ INCLUDE = (
     "cnn_course/**/*.py",
     "cnn_course/weights/*",
     "cnn_course/data/*",
+    "cnn_course/course/checks/*.json",
+    "cnn_course/course/templates/*/*.j2",
+    "cnn_course/course/jupyter_student/**/*.json",
     "lectures/*.ipynb",
     "assignments/*/*",
 )
@@ -52,6 +59,17 @@ INCLUDE = (
 MARKERS = ("### BEGIN SOLUTION", "### BEGIN HIDDEN TESTS")
 
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can say
+
+# Installed into the student's environment (<prefix>/etc/jupyter/...) by the copy's
+# pyproject.toml: nbgrader's Create Assignment, Formgrader and Course List off
+# (cnn_course.course.lab.STUDENT_CONFIG holds the files).
+_STUDENT_CONFIG = "cnn_course/course/jupyter_student"
+STUDENT_DATA_FILES = {
+    "etc/jupyter/labconfig/page_config.d":
+        f"{_STUDENT_CONFIG}/labconfig/page_config.d/cnn_course_student.json",
+    "etc/jupyter/jupyter_server_config.d":
+        f"{_STUDENT_CONFIG}/jupyter_server_config.d/nbgrader_student.json",
+}
 
 
 def build_student_copy(layout: CourseLayout, out: Path) -> tuple[Path, Path]:
@@ -87,6 +105,7 @@ def _collect(root: Path) -> dict[str, bytes]:
             rel = path.relative_to(root).as_posix()
             files[rel] = _contents(path, rel)
     files["README.md"] = _readme(sorted(files)).encode()
+    files["pyproject.toml"] = _student_pyproject(files["pyproject.toml"])
     return dict(sorted(files.items()))
 
 
@@ -114,6 +133,15 @@ def _contents(path: Path, rel: str) -> bytes:
     return nbformat.writes(nb).encode() + b"\n"
 
 
+def _student_pyproject(original: bytes) -> bytes:
+    """The checkout's pyproject.toml, plus the student environment's Jupyter settings."""
+    lines = ["", "# Added by the student copy: JupyterLab without nbgrader's instructor tools",
+             "# (Create Assignment, Formgrader, Course List) in the environment this",
+             "# installs into.", "[tool.setuptools.data-files]"]
+    lines += [f'"{target}" = ["{source}"]' for target, source in STUDENT_DATA_FILES.items()]
+    return original.rstrip(b"\n") + b"\n" + "\n".join(lines).encode() + b"\n"
+
+
 def _readme(paths: list[str]) -> str:
     lectures = [p for p in paths if p.startswith("lectures/")]
     assignments = [p for p in paths
@@ -137,8 +165,9 @@ def _readme(paths: list[str]) -> str:
         "",
         "## 2. Lectures",
         "",
-        "Start JupyterLab with `.venv/bin/jupyter lab` and open a lecture; run it top",
-        "to bottom:",
+        "Start JupyterLab with `.venv/bin/cnn-course lab` (it runs `jupyter lab` with",
+        "the course's commands on the PATH of its terminals) and open a lecture; run it",
+        "top to bottom:",
         "",
         *[f"- `{p}`" for p in lectures],
         "",
@@ -149,12 +178,17 @@ def _readme(paths: list[str]) -> str:
         "",
         *[f"- `{p}`" for p in assignments],
         "",
+        "Check your work as you go, in a cell of the notebook: `check()` runs the",
+        "visible tests of every part and prints PASS or FAIL with a hint for each;",
+        "`check(\"<part>\")` runs one part. Hidden tests run only at grading.",
+        "",
         "## 4. Before you submit",
         "",
-        "Run the visible tests in a terminal; every part should pass:",
+        "Run the notebook in a fresh kernel, as the grader will, in JupyterLab's",
+        "terminal (or `.venv/bin/cnn-course` in any other); every part should pass:",
         "",
         "```",
-        f".venv/bin/cnn-course check {first}",
+        f"cnn-course check {first}",
         "```",
         "",
         "Then hand in the `.ipynb` file as it is, without renaming it.",

@@ -1,4 +1,4 @@
-"""The ``cnn-course`` command: release, grade, check, demo, lectures.
+"""The ``cnn-course`` command: release, grade, check, demo, lectures, site, lab.
 
 Exit codes: 0 success; 1 a check failed (``check``) or a notebook failed to run
 (``lectures``); 2 bad input (unknown assignment, missing folder or file).
@@ -38,10 +38,13 @@ def _cmd_grade(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from ..grading.selfcheck import check_notebook, summary
-
     if not Path(args.notebook).is_file():
         raise CourseError(f"no notebook at {args.notebook}")
+    # a first line at once: the imports and the kernel take seconds on a busy machine
+    print(f"checking {args.notebook}: its visible tests, as the grader runs them",
+          flush=True)
+    from ..grading.selfcheck import check_notebook, summary
+
     text, ok = summary(check_notebook(Path(args.notebook)))
     print(text)
     return 0 if ok else 1
@@ -69,6 +72,24 @@ def _cmd_lectures(args) -> int:
     ok = build_lectures(find_layout(args.course_root).root / "lectures", args.out,
                         html=args.html, names=args.names)
     return 0 if ok else 1
+
+
+def _cmd_site(args) -> int:
+    from ..site import build_site, clean
+
+    layout = find_layout(args.course_root)
+    if args.clean:
+        clean(layout)
+    execute = False if args.no_execute else (args.lectures or True)
+    report = build_site(layout, args.out, execute=execute, jobs=args.jobs)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def _cmd_lab(args) -> int:
+    from ..lab import run_lab
+
+    return run_lab(args.jupyter_args, student=args.student)
 
 
 def _cmd_student_copy(args) -> int:
@@ -136,6 +157,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", action="store_true", help="also write HTML")
     p.set_defaults(func=_cmd_lectures)
 
+    p = sub.add_parser("site", help="build the course website (Sphinx, myst-nb) into "
+                       "_build/site/")
+    p.add_argument("lectures", nargs="*",
+                   help="run only these lectures, e.g. 03_convolution (default: all; the "
+                        "others are shown without outputs)")
+    p.add_argument("--out", type=Path, default=None, help="default: _build/site/")
+    p.add_argument("--no-execute", action="store_true",
+                   help="show the lectures without running them")
+    p.add_argument("--jobs", "-j", type=int, default=1,
+                   help="pages read (and lectures run) at once")
+    p.add_argument("--clean", action="store_true",
+                   help="start afresh: drop the previous build and the execution cache")
+    p.set_defaults(func=_cmd_site)
+
+    p = sub.add_parser("lab", help="start JupyterLab with the course's commands on the "
+                       "PATH of its terminals; other arguments go to jupyter lab")
+    p.add_argument("--student", action="store_true",
+                   help="as students see it: without nbgrader's instructor tools")
+    p.set_defaults(func=_cmd_lab, jupyter_args=[])
+
     p = sub.add_parser("student-copy", help="the lectures, assignments and library to "
                        "hand out, as a folder and a zip (no solutions)")
     p.add_argument("--out", type=Path, default=None,
@@ -148,7 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if extra and args.command != "lab":  # only `lab` passes arguments on (to jupyter)
+        build_parser().parse_args(argv)  # exits with argparse's usual message
+    args.jupyter_args = extra
     try:
         return args.func(args)
     except CourseError as err:

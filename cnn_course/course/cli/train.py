@@ -303,7 +303,9 @@ def _common(p: argparse.ArgumentParser) -> None:
 def add_parsers(sub) -> None:
     """Register ``train`` and ``pretrain`` on the ``cnn-course`` subparsers."""
     p = sub.add_parser("train", help="train a model on a dataset and save a checkpoint")
-    p.add_argument("model", choices=_Names(_model_names))
+    # a metavar, so that building the parser does not list (import) the models
+    p.add_argument("model", choices=_Names(_model_names), metavar="MODEL",
+                   help="one of %(choices)s")
     dataset = p.add_argument(
         "--dataset", required=True,
         help="one of %(datasets)s, or folder:PATH (a folder of class sub-folders, or "
@@ -317,7 +319,8 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("pretrain",
                        help="train the transfer-learning backbone and write its "
                        "weights and metadata")
-    p.add_argument("--arch", choices=_Names(_model_names), default="convnet")
+    p.add_argument("--arch", choices=_Names(_model_names), default="convnet", metavar="ARCH",
+                   help="one of %(choices)s (default convnet)")
     p.add_argument("--source", default="cifar10-animals",
                    help="the source task (default cifar10-animals)")
     p.add_argument("--name", default=None,

@@ -109,4 +109,8 @@ def configure(c: Config, workspace: Path, solutions: Path, release: Path,
         ClearHiddenTests, pp.HideGradedTracebacks, CSSHTMLHeaderPreprocessor,
     ]
     c.HTMLExporter.sanitize_html = True  # student HTML and scripts are escaped
+    from ..mathjax import feedback_settings  # maths renders offline: MathJax inline
+
+    for name, value in feedback_settings().items():
+        c.HTMLExporter[name] = value
     return c

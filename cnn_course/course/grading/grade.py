@@ -184,6 +184,37 @@ class ResultStore:
         os.replace(tmp, path)
 
 
+def prepare(layout: CourseLayout, assignment: str, settings: Settings, work: Path) -> None:
+    """Refresh the gradebook and the release from the current solutions and spec.
+
+    Autograde restores the test cells (hidden ones included) from the gradebook, never
+    from the student's notebook, so it must hold what the spec generates now. This
+    costs seconds, so it is skipped when the gradebook already holds the assignment
+    and nothing that shapes it (solution, spec, grading code) changed since.
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+
+    marker = work / "prepared" / f"{assignment}.sha256"
+    key = settings_key(layout, assignment, settings)
+    released = settings.release / assignment
+    try:
+        with Gradebook(settings.db_url) as gb:
+            gb.find_assignment(assignment)
+        known = marker.read_text() == key and any(released.glob("*.ipynb"))
+    except (MissingEntry, OSError, Exception):
+        known = False
+    if known:
+        return
+    api = make_api(settings.workspace, layout.solutions, settings.release,
+                   sandboxed=settings.sandboxed, submission_cpu=settings.submission_cpu,
+                   db_url=settings.db_url)
+    result = api.generate_assignment(assignment, force=True, create=True)
+    if not result["success"]:
+        raise CourseError(f"nbgrader could not prepare {assignment}: {nbgrader_error(result)}")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(key)
+
+
 def _row(assignment: str, outcome: Outcome) -> GradeRow:
     return GradeRow(outcome.name, outcome.student_id, assignment, outcome.score,
                     outcome.max_score, outcome.status, outcome.reason)
@@ -223,16 +254,10 @@ def grade(layout: CourseLayout, assignment: str, submissions: Path, out_csv: Pat
     out_csv = Path(out_csv)
     db_url = db_url or f"sqlite:///{workspace / 'gradebook.db'}?timeout=120"
 
-    api = make_api(workspace, layout.solutions, release, sandboxed=isolation.sandboxed,
-                   submission_cpu=submission_cpu, db_url=db_url)
-    # Refresh the gradebook from the current solutions: autograde restores the test
-    # cells (hidden ones included) from it, never from the student's notebook.
-    result = api.generate_assignment(assignment, force=True, create=True)
-    if not result["success"]:
-        raise CourseError(f"nbgrader could not prepare {assignment}: {nbgrader_error(result)}")
     settings = Settings(assignment, workspace, layout.solutions.resolve(), release.resolve(),
                         (out_csv.parent / "feedback").resolve() if feedback else None,
                         isolation.sandboxed, float(submission_cpu), db_url)
+    prepare(layout, assignment, settings, work)
     try:
         entries = student_entries(submissions, work / "intake" / assignment)
     except (IntakeError, OSError, ValueError) as err:

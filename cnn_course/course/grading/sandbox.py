@@ -791,8 +791,53 @@ def runner_environment(allow: Sequence[str], path: Sequence[str] | None = None
     brings ``sympy``, ``networkx``, ...). Distributions are looked up on ``path``
     (default: the grader's ``sys.path``). Cached per arguments.
     """
-    env = _runner_environment(tuple(allow), tuple(sys.path if path is None else path))
+    path = tuple(sys.path if path is None else path)
+    env = _cached_on_disk(tuple(allow), path)
     return dataclasses.replace(env, binds=dict(env.binds))  # keep the cached one intact
+
+
+def _environment_key(allow: tuple[str, ...], path: tuple[str, ...]) -> str:
+    """What the environment depends on: the path, and what is installed on it."""
+    import hashlib
+
+    parts = [repr(allow), repr(path), sys.version]
+    for entry in path:
+        folder = Path(entry or ".")
+        try:  # a site folder: its distributions (names carry their versions)
+            installed = sorted(p.name for p in folder.iterdir()
+                               if p.name.endswith((".dist-info", ".egg-info", ".egg-link")))
+        except OSError:
+            continue
+        if installed:
+            parts.append(f"{folder}:{installed}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_on_disk(allow: tuple[str, ...], path: tuple[str, ...]) -> RunnerEnv:
+    """The environment, computed once per installation (it takes seconds: every
+    installed file is looked at) and kept in the user's cache folder."""
+    import json
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    file = cache / "cnn_course" / "runner-env" / f"{_environment_key(allow, path)}.json"
+    try:
+        data = json.loads(file.read_text())
+        return RunnerEnv(data["python"], tuple(data["sys_path"]), data["binds"],
+                         tuple(data["distributions"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    env = _runner_environment(allow, path)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        part = file.with_suffix(f".{os.getpid()}.part")
+        part.write_text(json.dumps({"python": env.python, "sys_path": env.sys_path,
+                                    "binds": env.binds,
+                                    "distributions": env.distributions}))
+        os.replace(part, file)
+    except OSError:
+        pass
+    return env
 
 
 # --- what is in force ---------------------------------------------------------------

@@ -337,7 +337,10 @@ def _watch(proc: subprocess.Popen, box, total_cpu: float) -> None:
         used = box.cpu_seconds() if box is not None else None
         if used is not None and used > total_cpu + 30:
             break
-        time.sleep(0.2)
+        try:
+            proc.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            pass
     if proc.poll() is None:
         proc.kill()
     proc.wait()

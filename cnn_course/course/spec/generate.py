@@ -174,7 +174,7 @@ def visible_checks(spec: Assignment) -> dict:
                       "hidden": test.hidden, "doc": test.doc}
             if not test.hidden:
                 record["cases"] = [
-                    case_record(c.call, c.expect, c.label, c.cpu_seconds)
+                    case_record(c.call, c.expect, c.label, c.cpu_seconds, c.watch)
                     for c in spec.cases(test)
                 ]
             tests.append(record)

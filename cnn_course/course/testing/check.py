@@ -195,7 +195,8 @@ class Checker:
         limits = self.checks.get("limits", {})
         forbidden = self.checks.get("forbid", [])
         for case in test["cases"]:
-            outcome = run_case(case["call"], self.namespace, forbidden=forbidden,
+            watched = forbidden if case.get("watch", True) else ()
+            outcome = run_case(case["call"], self.namespace, forbidden=watched,
                                cpu_seconds=case.get("cpu_seconds") or limits.get("call_cpu"))
             verdict: Verdict = judge(decode(case["expect"]), outcome)
             if not verdict.ok:
@@ -246,12 +247,14 @@ def encode_call(call: dict) -> dict:
             "kwargs": {k: encode(v) for k, v in call.get("kwargs", {}).items()}}
 
 
-def case_record(call: dict, expect: dict, label: str = "", cpu_seconds: float | None = None
-                ) -> dict:
+def case_record(call: dict, expect: dict, label: str = "", cpu_seconds: float | None = None,
+                watch: bool = True) -> dict:
     """One visible case as the checks file stores it (used by the spec's generator)."""
     record = {"call": encode_call(call), "expect": encode(expect)}
     if label:
         record["label"] = label
     if cpu_seconds:
         record["cpu_seconds"] = cpu_seconds
+    if not watch:
+        record["watch"] = False
     return record
