@@ -16,7 +16,7 @@ def _pyproject():
 
 def test_environment_yml_matches_pyproject_pins():
     project = _pyproject()["project"]
-    wanted = set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
+    wanted = set(project["dependencies"]).union(*project["optional-dependencies"].values())
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     pins = {p for p in pip_section if not p.startswith("-e")}
@@ -27,7 +27,8 @@ def test_environment_yml_matches_pyproject_pins():
 
 def test_every_dependency_is_pinned_and_torch_is_cpu_safe():
     project = _pyproject()["project"]
-    for dep in project["dependencies"] + project["optional-dependencies"]["test"]:
+    extras = [dep for group in project["optional-dependencies"].values() for dep in group]
+    for dep in project["dependencies"] + extras:
         assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", dep), f"{dep} is not pinned"
     assert "torch==2.13.0" in project["dependencies"]
     assert not any(d.startswith("torchvision") for d in project["dependencies"])
