@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[test,site,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[test,site,dev,cluster]"
 	touch $(STAMP)
 
 install: $(STAMP) git-filter
@@ -44,7 +44,7 @@ demo: $(STAMP)
 	$(BIN)/cnn-course demo
 
 test: $(STAMP)
-	CNN_COURSE_FAST=1 $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	CNN_COURSE_FAST=1 $(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 # Executed lecture notebooks and HTML, in the git-ignored _build/lectures/.
 lectures: $(STAMP)

@@ -57,7 +57,11 @@ def test_nbgrader_export_sees_the_graders_scores(graded_examples, tmp_path):
     with open(tmp_path / "export.csv", newline="") as f:
         exported = {(r["assignment"], r["student_id"]): float(r["score"])
                     for r in csv.DictReader(f)}
-    assert exported == {k: r.score for k, r in graded_examples.rows.items()}
+    graded = {k: r.score for k, r in graded_examples.rows.items()}
+    assert {k: v for k, v in exported.items() if k in graded} == graded
+    # nbgrader lists every student under every assignment; one who sent nothing has 0
+    assert set(graded) <= set(exported)
+    assert all(v == 0.0 for k, v in exported.items() if k not in graded)
 
 
 def test_blank_release_fails_every_graded_test_with_the_verdict(graded_examples):
@@ -80,9 +84,9 @@ def test_edited_test_cells_are_restored_before_grading(graded_examples):
 def test_feedback_opens_with_the_verdicts_and_hides_hidden_tests(graded_examples):
     feedback = graded_examples.out / A / "feedback"
     for student in ("blank", "partly_correct", "uses_np_pad"):
-        html = (feedback / student / NB.replace(".ipynb", ".html")).read_text()
-        assert "The grader's check" in html and "HIDDEN TESTS" not in html
-        assert "run by the grader at grading time" not in html  # hidden cells' outputs
+        page = (feedback / student / NB.replace(".ipynb", ".html")).read_text()
+        assert "The grader's check" in page and "HIDDEN TESTS" not in page
+        assert "run by the grader at grading time" not in page  # hidden cells' outputs
     partly = html.unescape((feedback / "partly_correct" / f"{A}.html").read_text())
     assert "(mode='reflect') NotImplementedError: only zero padding so far" in partly
     pad = (feedback / "uses_np_pad" / f"{A}.html").read_text()

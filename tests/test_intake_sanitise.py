@@ -6,7 +6,7 @@ import zipfile
 import nbformat
 import pytest
 
-from cnn_course.course.grading.intake import normalise_name, read_submission, student_folders
+from cnn_course.course.grading.intake import normalise_name, read_submission, student_entries
 from cnn_course.course.grading.sanitise import sanitise
 
 NB = "01_convolution.ipynb"
@@ -109,8 +109,9 @@ def test_lms_zip_is_sorted_by_student_and_unsafe_entries_are_skipped(tmp_path, f
         zf.writestr("Jane Roe_4444_assignsubmission_file_/01_convolution.ipynb", text)
         zf.writestr("../../escape_1_2_evil.ipynb", text)
         zf.writestr("__MACOSX/jsmith_1_2_x.ipynb", text)
-    folders = student_folders(archive, tmp_path / "work")
-    assert [f.name for f in folders] == ["4444", "adoe", "jsmith"]
+    entries = student_entries(archive, tmp_path / "work")
+    assert [e.name for e in entries] == ["Jane Roe_4444", "adoe_late_222", "jsmith_12345"]
+    assert all(e.error is None and e.folder.is_dir() for e in entries)
     assert not (tmp_path / "escape_1_2_evil.ipynb").exists()
     assert sorted(p.name for p in (tmp_path / "work").rglob("*evil*")) == []
 
@@ -120,4 +121,4 @@ def test_zip_of_student_folders(tmp_path, full):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("class/alice/01_convolution.ipynb", nbformat.writes(full))
         zf.writestr("class/bob/01_convolution.ipynb", nbformat.writes(full))
-    assert [f.name for f in student_folders(archive, tmp_path / "w")] == ["alice", "bob"]
+    assert [e.name for e in student_entries(archive, tmp_path / "w")] == ["alice", "bob"]

@@ -8,7 +8,6 @@ new split of scikit-learn's digits in every grading session; its test labels sta
 the grader's process.
 """
 
-from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -28,25 +27,6 @@ from cnn_course.course.spec import (
 
 TRAIN_CPU = 60  # CPU seconds for one training run of the tiny CNN (stated in the notebook)
 MIN_ACCURACY = 0.90
-
-
-@contextmanager
-def _one_thread():
-    """torch's float64 reductions depend on its thread count in the last bits: the
-    references (and so the shipped visible checks) must not."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _single_threaded(cases):
-    def computed(rng):
-        with _one_thread():
-            return list(cases(rng))
-    return computed
 
 
 def _t(a):
@@ -514,8 +494,6 @@ SPEC = Assignment(
     ],
 )
 
-for _test in SPEC.tests:  # every reference computed with one torch thread
-    _test.cases = _single_threaded(_test.cases)
 
 # run() takes shape_hints as a list of (shape, hint) pairs; call() also takes a dict.
 
