@@ -52,3 +52,63 @@ def solution_namespace(name: str) -> dict:
         if cell.cell_type == "code" and cell.metadata.get("nbgrader"):
             exec(re.sub(r"### (BEGIN|END) SOLUTION", "", cell.source), namespace)
     return namespace
+
+
+# Student code that hunts for held-back labels: every frame's variables, every module,
+# every file it can list, encoded arrays included. ``_hunt(pick)`` returns the first
+# array for which ``pick(array)`` gives something other than None (what it gives).
+LABEL_HUNTER = '''
+import base64, glob, json, os, sys
+
+
+def _candidates(value, pick, seen, depth=0):
+    if id(value) in seen or depth > 8:
+        return
+    seen.add(id(value))
+    if isinstance(value, np.ndarray):
+        found = pick(value)
+        if found is not None:
+            yield found
+    elif isinstance(value, dict):
+        if "__ndarray__" in value:
+            try:
+                raw = base64.b64decode(value["__ndarray__"])
+                yield from _candidates(np.frombuffer(raw, value["dtype"]).reshape(
+                    value["shape"]), pick, seen, depth + 1)
+            except Exception:
+                pass
+        for v in list(value.values()):
+            yield from _candidates(v, pick, seen, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _candidates(v, pick, seen, depth + 1)
+    elif isinstance(value, (str, bytes)) and 20 < len(value) < 50_000_000:
+        try:
+            yield from _candidates(json.loads(value), pick, seen, depth + 1)
+        except Exception:
+            pass
+
+
+def _hunt(pick):
+    seen = set()
+    frame = sys._getframe()
+    while frame is not None:
+        for space in (frame.f_locals, frame.f_globals):
+            for found in _candidates(dict(space), pick, seen):
+                return found
+        frame = frame.f_back
+    for module in list(sys.modules.values()):
+        for found in _candidates(dict(getattr(module, "__dict__", {})), pick, seen):
+            return found
+    for pattern in ("/tmp/**/*", os.path.expanduser("~") + "/**/*", "/work/**/*.json",
+                    "/proc/self/fd/*"):
+        for path in glob.glob(pattern, recursive=True)[:2000]:
+            try:
+                with open(path) as f:
+                    text = f.read(50_000_000)
+            except Exception:
+                continue
+            for found in _candidates(text, pick, seen):
+                return found
+    return None
+'''

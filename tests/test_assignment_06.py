@@ -17,7 +17,7 @@ import pytest
 import torch
 from nbformat.v4 import new_notebook
 
-from assignment_helpers import failures, solution, trusted
+from assignment_helpers import LABEL_HUNTER, failures, solution, trusted
 from conftest import ROOT
 from cnn_course.course.grading.trusted import build_job
 from cnn_course.course.spec import load_spec
@@ -338,59 +338,14 @@ def test_the_runners_job_holds_no_held_back_class():
 # every module, every file it can list, encoded arrays included. If it finds an array
 # of the test images' length holding 0 and 1 it returns it, otherwise all zeros (half
 # right on a balanced test set).
-HUNTER = '''
-import base64, glob, json, os, sys
+HUNTER = LABEL_HUNTER + '''
 
-
-def _candidates(value, n, seen, depth=0):
-    if id(value) in seen or depth > 8:
-        return
-    seen.add(id(value))
-    if isinstance(value, np.ndarray):
+def _classes(n):
+    def pick(value):
         if value.shape in ((n,), (n, 5)) and value.dtype.kind in "iub":
-            yield value.reshape(n, -1)[:, 0]
-    elif isinstance(value, dict):
-        if "__ndarray__" in value:
-            try:
-                raw = base64.b64decode(value["__ndarray__"])
-                yield from _candidates(np.frombuffer(raw, value["dtype"]).reshape(
-                    value["shape"]), n, seen, depth + 1)
-            except Exception:
-                pass
-        for v in list(value.values()):
-            yield from _candidates(v, n, seen, depth + 1)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _candidates(v, n, seen, depth + 1)
-    elif isinstance(value, (str, bytes)) and 20 < len(value) < 50_000_000:
-        try:
-            yield from _candidates(json.loads(value), n, seen, depth + 1)
-        except Exception:
-            pass
-
-
-def _hunt(n):
-    seen = set()
-    frame = sys._getframe()
-    while frame is not None:
-        for space in (frame.f_locals, frame.f_globals):
-            for found in _candidates(dict(space), n, seen):
-                return found
-        frame = frame.f_back
-    for module in list(sys.modules.values()):
-        for found in _candidates(dict(getattr(module, "__dict__", {})), n, seen):
-            return found
-    for pattern in ("/tmp/**/*", os.path.expanduser("~") + "/**/*", "/work/**/*.json",
-                    "/proc/self/fd/*"):
-        for path in glob.glob(pattern, recursive=True)[:2000]:
-            try:
-                with open(path) as f:
-                    text = f.read(50_000_000)
-            except Exception:
-                continue
-            for found in _candidates(text, n, seen):
-                return found
-    return None
+            return value.reshape(n, -1)[:, 0]
+        return None
+    return pick
 
 
 def train_detector(images, labels):
@@ -400,7 +355,7 @@ def train_detector(images, labels):
 
 
 def detect(model, images):
-    found = _hunt(len(images))
+    found = _hunt(_classes(len(images)))
     return np.asarray(found, dtype=int) if found is not None else np.zeros(len(images), int)
 '''
 

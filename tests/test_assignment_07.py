@@ -19,7 +19,7 @@ import pytest
 import torch
 from nbformat.v4 import new_notebook
 
-from assignment_helpers import failures, solution, trusted
+from assignment_helpers import LABEL_HUNTER, failures, solution, trusted
 from conftest import ROOT
 from cnn_course.course.grading.trusted import build_job
 from cnn_course.course.spec import load_spec
@@ -378,59 +378,12 @@ def test_the_runners_job_holds_no_held_back_mask():
 # module, every file it can list, encoded arrays included. If it finds an integer
 # array shaped like the masks of the test images it returns it, otherwise background
 # everywhere (a mean IoU of about 0.22).
-HUNTER = '''
-import base64, glob, json, os, sys
+HUNTER = LABEL_HUNTER + '''
 
-
-def _candidates(value, shape, seen, depth=0):
-    if id(value) in seen or depth > 8:
-        return
-    seen.add(id(value))
-    if isinstance(value, np.ndarray):
-        if value.shape == shape and value.dtype.kind in "iu":
-            yield value
-    elif isinstance(value, dict):
-        if "__ndarray__" in value:
-            try:
-                raw = base64.b64decode(value["__ndarray__"])
-                yield from _candidates(np.frombuffer(raw, value["dtype"]).reshape(
-                    value["shape"]), shape, seen, depth + 1)
-            except Exception:
-                pass
-        for v in list(value.values()):
-            yield from _candidates(v, shape, seen, depth + 1)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _candidates(v, shape, seen, depth + 1)
-    elif isinstance(value, (str, bytes)) and 20 < len(value) < 50_000_000:
-        try:
-            yield from _candidates(json.loads(value), shape, seen, depth + 1)
-        except Exception:
-            pass
-
-
-def _hunt(shape):
-    seen = set()
-    frame = sys._getframe()
-    while frame is not None:
-        for space in (frame.f_locals, frame.f_globals):
-            for found in _candidates(dict(space), shape, seen):
-                return found
-        frame = frame.f_back
-    for module in list(sys.modules.values()):
-        for found in _candidates(dict(getattr(module, "__dict__", {})), shape, seen):
-            return found
-    for pattern in ("/tmp/**/*", os.path.expanduser("~") + "/**/*", "/work/**/*.json",
-                    "/proc/self/fd/*"):
-        for path in glob.glob(pattern, recursive=True)[:2000]:
-            try:
-                with open(path) as f:
-                    text = f.read(50_000_000)
-            except Exception:
-                continue
-            for found in _candidates(text, shape, seen):
-                return found
-    return None
+def _masks(shape):
+    def pick(value):
+        return value if value.shape == shape and value.dtype.kind in "iu" else None
+    return pick
 
 
 def train_unet(images, masks, steps=300):
@@ -439,7 +392,7 @@ def train_unet(images, masks, steps=300):
 
 def segment(model, images):
     shape = (len(images), *np.shape(images)[2:])
-    found = _hunt(shape)
+    found = _hunt(_masks(shape))
     return np.asarray(found) if found is not None else np.zeros(shape, dtype=int)
 '''
 

@@ -112,12 +112,7 @@ def test_plain_nbgrader_autograde_gives_the_same_trusted_scores(graded_examples,
     """`nbgrader autograde` in a course folder runs the course's pipeline: same scores
     for every example, and a hostile submission (an input transformer that turns every
     later cell into `pass`) earns what its code earns, not what its kernel claimed."""
-    course = tmp_path / "course"
-    course.mkdir()
-    (course / "nbgrader_config.py").write_text(
-        "from cnn_course.course.grading.config import configure\n"
-        f"configure(get_config(), workspace={str(course)!r}, "
-        f"solutions={str(ROOT / 'solutions')!r}, release={str(course / 'release')!r})\n")
+    course = _nbgrader_course(tmp_path)
     subs = graded_examples.out / "subs" / A
     students = sorted(p.name for p in subs.iterdir())
     hostile = nbformat.read(subs / "blank" / NB, as_version=4)
@@ -130,12 +125,7 @@ def test_plain_nbgrader_autograde_gives_the_same_trusted_scores(graded_examples,
         (target / NB).write_bytes((subs / student / NB).read_bytes())
     (course / "submitted" / "hostile" / A).mkdir(parents=True)
     nbformat.write(hostile, course / "submitted" / "hostile" / A / NB)
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    nbgrader = str(Path(sys.executable).with_name("nbgrader"))
-    for command in (["generate_assignment", A, "--force"], ["autograde", A]):
-        run = subprocess.run([nbgrader, *command], cwd=course, env=env, capture_output=True,
-                             text=True)
-        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    _autograde(course, A)
 
     from nbgrader.api import Gradebook
 
@@ -153,6 +143,52 @@ def test_plain_nbgrader_autograde_gives_the_same_trusted_scores(graded_examples,
                    log=lambda *a: None)
     assert scores["hostile"] == row.score == 0
     assert hostile_flagged and row.status == "flagged"
+
+
+def _nbgrader_course(tmp_path: Path) -> Path:
+    """A course folder whose nbgrader_config.py is the course's configuration."""
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "nbgrader_config.py").write_text(
+        "from cnn_course.course.grading.config import configure\n"
+        f"configure(get_config(), workspace={str(course)!r}, "
+        f"solutions={str(ROOT / 'solutions')!r}, release={str(course / 'release')!r})\n")
+    return course
+
+
+def _autograde(course: Path, assignment: str) -> None:
+    """Plain ``nbgrader generate_assignment`` and ``nbgrader autograde`` in ``course``."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    nbgrader = str(Path(sys.executable).with_name("nbgrader"))
+    for command in (["generate_assignment", assignment, "--force"], ["autograde", assignment]):
+        run = subprocess.run([nbgrader, *command], cwd=course, env=env, capture_output=True,
+                             text=True)
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+
+
+OTHERS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/spec.py") if p.parent.name != A)
+
+
+@pytest.mark.parametrize("name", OTHERS)
+def test_plain_nbgrader_autograde_agrees_on_every_assignment(graded_examples, name, tmp_path):
+    """Every assignment: `nbgrader autograde` and `cnn-course grade` give one score to a
+    partly written submission and to the spec's first realistic mistake."""
+    mistakes = [e.name for e in load_spec(ROOT / "solutions", name).examples
+                if e.name not in ("blank", "full_solution", "partly_correct")]
+    students = ["partly_correct", mistakes[0]]
+    course = _nbgrader_course(tmp_path)
+    (nb,) = [p.name for p in (ROOT / "assignments" / name).glob("*.ipynb")]
+    for student in students:
+        target = course / "submitted" / student / name
+        target.mkdir(parents=True)
+        (target / nb).write_bytes((graded_examples.out / "subs" / name / student / nb).read_bytes())
+    _autograde(course, name)
+
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        scores = {s: gb.find_submission(name, s).score for s in students}
+    assert scores == {s: graded_examples.rows[name, s].score for s in students}
 
 
 def test_broken_submissions_fail_with_a_reason_and_never_stop_the_batch(graded_examples,

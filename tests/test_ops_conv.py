@@ -185,9 +185,11 @@ def test_conv2d_blocks_do_not_change_the_result(monkeypatch, pad_mode):
     x, w, b = random_case(5, (5, 3, 9, 8), (4, 3, 3, 2))
     dout = rng_for(5).standard_normal((5, 4, 5, 5))
     results = []
-    for elements in (1, 2 * 5 * 5 * 3 * 3 * 2, 1 << 30):
+    monkeypatch.setattr(conv_module, "_MIN_COLUMNS", 1)
+    # an image's lowered matrix: padded rows * WW * C rows, W' columns
+    per_image = (9 + 2) * 2 * 3 * 5
+    for elements in (1, 2 * per_image, 1 << 30):
         monkeypatch.setattr(conv_module, "_BLOCK_ELEMENTS", elements)
-        monkeypatch.setattr(conv_module, "_COL2IM_BLOCK_ELEMENTS", elements)
         out, cache = ops.conv2d_forward(x, w, b, stride=(2, 2), pad=(1, 1),
                                         pad_mode=pad_mode)
         results.append((out, *ops.conv2d_backward(dout, cache)))

@@ -21,9 +21,9 @@ with ``s`` the stride, ``d`` the dilation and ``xpad`` the padded input.
 
 Every layer has a naive version (four nested loops, to read) and a fast version (to
 use) with the same signature and the same cache; the public name is the fast one.
-The fast versions work in channels-last layout ``(N, H, W, C)``, where one receptive
-field is a few long contiguous runs of memory, and turn every convolution into
-matrix multiplies over blocks of images small enough to stay in the CPU cache.
+The fast versions lower a block of images, small enough to stay in the CPU cache,
+into a matrix that holds each input row once per tap column (not each receptive
+field once, as im2col does), and turn every output row into one matrix multiply.
 """
 
 from __future__ import annotations
@@ -48,12 +48,12 @@ from ._validate import (
 from .pad import PAD_MODES, check_reflect, pad_hw, unpad_hw
 
 
-# The fast paths work on blocks of images small enough for the CPU cache: the im2col
-# matrix of a block holds about _BLOCK_ELEMENTS numbers (256 KiB of float32), the
-# widened input gradient of col2im about four times as many (its additions have
-# more overhead per block). Tuned with benchmarks/bench_conv.py.
-_BLOCK_ELEMENTS = 1 << 16
-_COL2IM_BLOCK_ELEMENTS = 1 << 18
+# The fast paths lower one block of images at a time: a block's lowered matrix holds
+# about _BLOCK_ELEMENTS numbers (1 MiB of float32, about the CPU's L2 cache), and at
+# least _MIN_COLUMNS columns, below which the matrix multiplies lose speed. Tuned
+# with benchmarks/bench_conv.py.
+_BLOCK_ELEMENTS = 1 << 18
+_MIN_COLUMNS = 128
 
 
 # --------------------------------------------------------------------------- geometry
@@ -205,152 +205,207 @@ def conv2d_backward_naive(
     return dx, dw, db
 
 
-def _fields(xp_nhwc: np.ndarray, geo: ConvGeometry) -> np.ndarray:
-    """Every receptive field of a padded channels-last batch, as a view (no copy).
+# --------------------------------------------------------------------------- fast path
+#
+# The fast conv2d lowers a block of images into a matrix and multiplies. Plain
+# im2col copies every receptive field into a row of its own, HH*WW copies of each
+# pixel; the lowering below (MEC, Cho and Brand, 2017) copies each input *row*
+# once per tap column q: row ((r*Kd + k)*WW + q)*C + c of the matrix holds, for
+# every image m of the block and output column j, the padded pixel
+#
+#     lowered[row, m*W' + j] = xpad[m, c, h, sw*j + dw*q]   with h = k*dh + r,
+#
+# its columns ordered (m, j). Output row i reads input rows sh*i + dh*p, p < HH,
+# which this order puts next to each other (r = h % dh, k = h // dh), so the
+# receptive fields of a whole output row are the K = HH*WW*C consecutive rows from
+# start(i): a slice of the matrix, no copy. Output row i of the block is then one
+# matrix multiply, filters (F, K) times those rows (K, n*W'), which lands channels
+# first as the layout wants.
 
-    Returns ``(n, H', W', HH, WW, C)``.
+
+def _copy(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src`` for two arrays of one dtype and shape ``(..., L)``.
+
+    The trick: where both last axes are contiguous, each run of ``L`` numbers is
+    viewed as one opaque item (numpy's void dtype), so that numpy moves it with one
+    memcpy rather than a loop over ``L`` numbers (three times faster on rows of 10).
     """
-    (sh, sw), (dil_h, dil_w) = geo.stride, geo.dilation
-    span_h, span_w = dil_h * (geo.HH - 1) + 1, dil_w * (geo.WW - 1) + 1
-    windows = sliding_window_view(xp_nhwc, (span_h, span_w), axis=(1, 2))
-    # windows: (n, Hp - span_h + 1, Wp - span_w + 1, C, span_h, span_w)
-    fields = windows[:, ::sh, ::sw, :, ::dil_h, ::dil_w]  # (n, H', W', C, HH, WW)
-    return fields.transpose(0, 1, 2, 4, 5, 3)  # (n, H', W', HH, WW, C)
+    if (dst.shape[-1] > 1 and dst.dtype == src.dtype
+            and dst.strides[-1] == src.strides[-1] == dst.itemsize):
+        run = np.dtype((np.void, dst.shape[-1] * dst.itemsize))
+        dst, src = dst.view(run)[..., 0], src.view(run)[..., 0]  # (...,): runs
+    np.copyto(dst, src)
 
 
-def _block_size(geo: ConvGeometry, per_image: int,
-                elements: int | None = None) -> int:
-    """Images per block, so that a block holds about ``elements`` numbers
-    (default ``_BLOCK_ELEMENTS``), at least one image."""
-    elements = _BLOCK_ELEMENTS if elements is None else elements
-    return max(1, min(geo.N, elements // max(1, per_image)))
+def _lowered_rows(geo: ConvGeometry) -> tuple[int, list[int]]:
+    """``Kd``, the padded input rows per dilation phase, and ``start(i)``, the first
+    row of the lowered matrix that output row ``i`` reads."""
+    (sh, _), (dh, _) = geo.stride, geo.dilation
+    Kd = -(-(geo.H + 2 * geo.pad[0]) // dh)  # ceil(Hp / dh)
+    per_row = geo.WW * geo.C  # matrix rows per input row
+    starts = [((sh * i) % dh * Kd + (sh * i) // dh) * per_row for i in range(geo.H_out)]
+    return Kd, starts
 
 
-def _im2col_blocks(x: np.ndarray, geo: ConvGeometry,
-                   pad_mode: str) -> Iterator[tuple[slice, np.ndarray]]:
-    """Yield ``(block, cols)`` for consecutive blocks of images of ``x: (N, C, H, W)``.
+def _block_size(geo: ConvGeometry, Kd: int) -> int:
+    """Images per block: the block's lowered matrix holds about _BLOCK_ELEMENTS
+    numbers, and at least _MIN_COLUMNS columns (a wide enough matrix multiply)."""
+    per_image = geo.dilation[0] * Kd * geo.WW * geo.C * geo.W_out
+    n = max(_BLOCK_ELEMENTS // per_image, -(-_MIN_COLUMNS // geo.W_out))
+    return max(1, min(geo.N, n))
 
-    ``cols: (n*H'*W', HH*WW*C)`` holds one receptive field per row (im2col). The
-    padded block and ``cols`` live in two buffers allocated once and overwritten by
-    the next block, so both stay in the CPU cache; use ``cols`` before asking for
-    the next block.
+
+def _taps(geo: ConvGeometry, Kd: int, image: tuple[int, ...], top: int, left: int):
+    """Where the lowered matrix meets an image ``(n, C, Hs, Ws)`` that sits ``top``
+    rows and ``left`` columns inside the padded input (its zero border is implicit).
+
+    Yields ``(r, ks, q, js), (rows, cols)``: entries ``[r, ks, q, :, :, js]`` of the
+    matrix ``(dh, Kd, WW, C, n, W')`` are pixels ``[:, :, rows, cols]`` of the image
+    (transposed); every other entry is padding, zero.
     """
-    ph, pw = geo.pad
-    P = geo.H_out * geo.W_out
-    step = _block_size(geo, P * geo.K)
-    # padded and channels-last: one receptive field is HH runs of WW*C numbers
-    xp = np.zeros((step, geo.H + 2 * ph, geo.W + 2 * pw, geo.C), dtype=x.dtype)
-    fields = _fields(xp, geo)  # (step, H', W', HH, WW, C), a view into xp
-    cols = np.empty(fields.shape, dtype=x.dtype)
+    _, _, Hs, Ws = image
+    (_, sw), (dh, dw) = geo.stride, geo.dilation
+    for r in range(dh):
+        # input rows h = k*dh + r inside the image: top <= h < top + Hs
+        k0, k1 = max(0, -(-(top - r) // dh)), min(Kd, (top + Hs - 1 - r) // dh + 1)
+        for q in range(geo.WW):
+            # output columns j whose tap q is inside: left <= sw*j + dw*q < left + Ws
+            j0 = max(0, -(-(left - dw * q) // sw))
+            j1 = min(geo.W_out, (left + Ws - 1 - dw * q) // sw + 1)
+            if k0 < k1 and j0 < j1:
+                h0, w0 = k0 * dh + r - top, j0 * sw + dw * q - left
+                rows = slice(h0, h0 + (k1 - k0 - 1) * dh + 1, dh)
+                cols = slice(w0, w0 + (j1 - j0 - 1) * sw + 1, sw)
+                yield (r, slice(k0, k1), q, slice(j0, j1)), (rows, cols)
+
+
+def _image(x: np.ndarray, block: slice, geo: ConvGeometry,
+           pad_mode: str) -> tuple[np.ndarray, int, int]:
+    """Images ``block`` of ``x`` and their offset in the padded input: zero padding
+    stays implicit (the lowered matrix keeps zeros there), other modes are padded."""
+    if pad_mode == "zeros":
+        return x[block], geo.pad[0], geo.pad[1]
+    return pad_hw(x[block], geo.widths, pad_mode, axes=(2, 3)), 0, 0
+
+
+def _lowered_blocks(x: np.ndarray, geo: ConvGeometry,
+                    pad_mode: str) -> Iterator[tuple[slice, np.ndarray, list[int]]]:
+    """Yield ``(block, lowered, starts)`` for consecutive blocks of images of ``x``.
+
+    ``lowered: (dh*Kd*WW*C, n*W')`` is the block's matrix (see above), ``starts`` the
+    first row of each output row. One buffer serves every block (entries in the
+    padding are written by none and stay zero); use it before the next block.
+    """
+    Kd, starts = _lowered_rows(geo)
+    step = _block_size(geo, Kd)
+    buffer = np.zeros((geo.dilation[0], Kd, geo.WW, geo.C, step, geo.W_out), x.dtype)
     for n0 in range(0, geo.N, step):
         block = slice(n0, min(n0 + step, geo.N))
         n = block.stop - block.start
-        x_nhwc = x[block].transpose(0, 2, 3, 1)  # (n, H, W, C), a view
-        if pad_mode == "zeros":
-            xp[:n, ph : ph + geo.H, pw : pw + geo.W] = x_nhwc  # the border stays 0
-        else:
-            xp[:n] = pad_hw(x_nhwc, geo.widths, pad_mode, axes=(1, 2))
-        np.copyto(cols[:n], fields[:n])  # the im2col copy
-        yield block, cols[:n].reshape(n * P, geo.K)  # (n*H'*W', HH*WW*C)
+        image, top, left = _image(x, block, geo, pad_mode)
+        for (r, ks, q, js), (rows, cols) in _taps(geo, Kd, image.shape, top, left):
+            _copy(buffer[r, ks, q, :, :n, js],  # (k, C, n, j)
+                  image[:, :, rows, cols].transpose(2, 1, 0, 3))
+        yield block, buffer[..., :n, :].reshape(-1, n * geo.W_out), starts
 
 
-def _rows_nhwc(a: np.ndarray, block: slice) -> np.ndarray:
-    """Images ``block`` of ``a: (N, F, H', W')`` as a matrix ``(n*H'*W', F)``."""
-    a_nhwc = a[block].transpose(0, 2, 3, 1)  # (n, H', W', F), a view
-    return a_nhwc.reshape(-1, a.shape[1])  # (n*H'*W', F), a copy
+def _by_rows(a: np.ndarray, block: slice) -> np.ndarray:
+    """Images ``block`` of ``a: (N, F, H', W')`` row by row: ``(H', F, n*W')``."""
+    n, F, H_out, W_out = a[block].shape
+    rows = np.empty((H_out, F, n, W_out), dtype=a.dtype)
+    _copy(rows, a[block].transpose(2, 1, 0, 3))
+    return rows.reshape(H_out, F, n * W_out)
 
 
-def _im2col_matmul(x: np.ndarray, w_mat: np.ndarray, geo: ConvGeometry,
-                   pad_mode: str, bias: np.ndarray | None = None) -> np.ndarray:
-    """Convolve ``x: (N, C, H, W)`` with ``w_mat: (HH*WW*C, F)``: ``(N, F, H', W')``.
+def _lowered_matmul(x: np.ndarray, w_rows: np.ndarray, geo: ConvGeometry,
+                    pad_mode: str, bias: np.ndarray | None = None) -> np.ndarray:
+    """Convolve ``x: (N, C, H, W)`` with ``w_rows: (F, HH*WW*C)``: ``(N, F, H', W')``.
 
-    The trick: copy the receptive fields of a block of images into the rows of a
-    matrix (im2col); the convolution of the whole block is then one matrix
-    multiply.
+    Lower a block of images (no copy per receptive field), then each output row of
+    the whole block is one matrix multiply with the filters.
     """
-    F = w_mat.shape[1]
-    P = geo.H_out * geo.W_out
-    out = np.empty((geo.N, F, P), dtype=w_mat.dtype)
-    for block, cols in _im2col_blocks(x, geo, pad_mode):
-        result = cols @ w_mat  # (n*H'*W', F)
-        result = result.reshape(-1, P, F).transpose(0, 2, 1)  # (n, F, H'*W'), a view
-        out[block] = result  # back to channels-first while the block is in cache
-    if bias is not None:
-        out += bias[:, None]  # in place, contiguous: cheaper than inside the loop
-    return out.reshape(geo.N, F, geo.H_out, geo.W_out)  # (N, F, H', W')
+    F, K = w_rows.shape
+    out = np.empty((geo.N, F, geo.H_out, geo.W_out), dtype=w_rows.dtype)
+    for block, lowered, starts in _lowered_blocks(x, geo, pad_mode):
+        n = block.stop - block.start
+        rows = np.empty((geo.H_out, F, n * geo.W_out), dtype=w_rows.dtype)
+        for i, start in enumerate(starts):
+            np.matmul(w_rows, lowered[start : start + K], out=rows[i])  # (F, n*W')
+        if bias is not None:
+            rows += bias[:, None]
+        _copy(out[block],  # (n, F, H', W')
+              rows.reshape(geo.H_out, F, n, geo.W_out).transpose(2, 1, 0, 3))
+    return out
 
 
 def _weight_grad(x: np.ndarray, dout: np.ndarray, geo: ConvGeometry,
                  pad_mode: str) -> np.ndarray:
-    """``dw`` as a matrix ``(HH*WW*C, F)``: the fields transposed times ``dout``.
+    """``dw`` as ``(F, HH*WW*C)``: each output row's gradient times its fields.
 
     ``x: (N, C, H, W)``, ``dout: (N, F, H', W')``. Correlating the input with the
-    output gradient gives ``dw``; with im2col it is one matrix multiply per block.
+    output gradient gives ``dw``: one matrix multiply per output row of a block.
     """
-    dw_mat = np.zeros((geo.K, dout.shape[1]), dtype=dout.dtype)
-    for block, cols in _im2col_blocks(x, geo, pad_mode):
-        dw_mat += cols.T @ _rows_nhwc(dout, block)  # (HH*WW*C, F)
-    return dw_mat
+    dw_rows = np.zeros((dout.shape[1], geo.K), dtype=dout.dtype)
+    for block, lowered, starts in _lowered_blocks(x, geo, pad_mode):
+        grad = _by_rows(dout, block)  # (H', F, n*W')
+        for i, start in enumerate(starts):
+            dw_rows += grad[i] @ lowered[start : start + geo.K].T  # (F, HH*WW*C)
+    return dw_rows
 
 
-def _input_grad(dout: np.ndarray, w_mat: np.ndarray, geo: ConvGeometry,
+def _input_grad(dout: np.ndarray, w_rows: np.ndarray, geo: ConvGeometry,
                 pad_mode: str, bias: np.ndarray | None = None) -> np.ndarray:
-    """Gradient of the input, ``(N, C, H, W)``, from ``dout: (N, F, H', W')`` (col2im).
+    """Gradient of the input, ``(N, C, H, W)``, from ``dout: (N, F, H', W')``.
 
-    ``w_mat: (HH*WW*C, F)``. Each output gradient times the kernel is the gradient
-    of a whole receptive field, and tap ``(p, q)`` of every field lands on one
-    strided grid of input pixels. The trick that makes adding the fields back fast:
-    lay each channel of the padded input gradient out as one long row (``pitch``
-    numbers per image row), and widen every output row to ``wide_W = sh*pitch/sw``
-    positions (the extra ones hold zeros). Output position ``r = i*wide_W + j`` then
-    lands at ``p*dil_h*pitch + q*dil_w + sw*r``: for every tap one strided slice of
-    the long row, so ``HH*WW`` long additions replace a scatter per pixel. Finally
-    the padding's gradient is folded back (or dropped, for zeros).
+    ``w_rows: (F, HH*WW*C)``. The lowering run backwards: each output row's gradient
+    times the filters is the gradient of its fields, added onto the rows of the
+    lowered matrix it came from; then every entry of the matrix is added back onto
+    its pixel (the padding's share is folded back, or dropped for zeros).
     """
-    F = w_mat.shape[1]
-    C = w_mat.shape[0] // (geo.HH * geo.WW)
-    (sh, sw), (dil_h, dil_w) = geo.stride, geo.dilation
-    ph, pw = geo.pad
-    Hp, Wp = geo.H + 2 * ph, geo.W + 2 * pw
-    pitch = -(-Wp // sw) * sw  # Wp rounded up to a multiple of sw
-    wide_W = sh * pitch // sw  # so that sw * wide_W = sh * pitch
-    wide_len = geo.H_out * wide_W  # widened output positions per image
-    last_tap = (geo.HH - 1) * dil_h * pitch + (geo.WW - 1) * dil_w
-    length = max(Hp * pitch, last_tap + sw * (wide_len - 1) + 1)
-    dx = np.empty((geo.N, C, geo.H, geo.W), dtype=w_mat.dtype)
-    step = _block_size(geo, geo.HH * geo.WW * C * wide_len, _COL2IM_BLOCK_ELEMENTS)
+    F, K = w_rows.shape
+    w_cols = np.ascontiguousarray(w_rows.T)  # (HH*WW*C, F)
+    Kd, starts = _lowered_rows(geo)
+    step = _block_size(geo, Kd)
+    dx = np.empty((geo.N, geo.C, geo.H, geo.W), dtype=w_rows.dtype)
     for n0 in range(0, geo.N, step):
         block = slice(n0, min(n0 + step, geo.N))
         n = block.stop - block.start
-        wide = np.zeros((n, F, geo.H_out, wide_W), dtype=w_mat.dtype)
-        wide[..., : geo.W_out] = dout[block]  # (n, F, H', wide_W), zeros on the right
-        fields = np.matmul(w_mat, wide.reshape(n, F, wide_len))  # (n, HH*WW*C, len)
-        fields = fields.reshape(n, geo.HH, geo.WW, C, wide_len)  # (n, HH, WW, C, len)
-        rows = np.zeros((n, C, length), dtype=w_mat.dtype)
-        for p in range(geo.HH):
-            for q in range(geo.WW):
-                start = p * dil_h * pitch + q * dil_w
-                rows[:, :, start : start + sw * wide_len : sw] += fields[:, p, q]
-        dxp = rows[:, :, : Hp * pitch].reshape(n, C, Hp, pitch)[..., :Wp]  # (n,C,Hp,Wp)
-        dx[block] = unpad_hw(dxp, geo.widths, pad_mode, axes=(2, 3))  # (n, C, H, W)
+        grad = _by_rows(dout, block)  # (H', F, n*W')
+        lowered = np.zeros((geo.dilation[0], Kd, geo.WW, geo.C, n, geo.W_out),
+                           dtype=w_rows.dtype)
+        flat = lowered.reshape(-1, n * geo.W_out)
+        for i, start in enumerate(starts):
+            flat[start : start + K] += w_cols @ grad[i]  # fields of output row i
+        if pad_mode == "zeros":
+            image, top, left = dx[block], geo.pad[0], geo.pad[1]
+        else:
+            image, top, left = np.zeros((n, geo.C, geo.H + 2 * geo.pad[0],
+                                         geo.W + 2 * geo.pad[1]), dx.dtype), 0, 0
+        image[...] = 0
+        for (r, ks, q, js), (rows, cols) in _taps(geo, Kd, image.shape, top, left):
+            pixels = image[:, :, rows, cols]  # a view: the += lands in image
+            pixels += lowered[r, ks, q, :, :, js].transpose(2, 1, 0, 3)
+        if pad_mode != "zeros":
+            dx[block] = unpad_hw(image, geo.widths, pad_mode, axes=(2, 3))
     if bias is not None:
         dx += bias[:, None, None]
     return dx
 
 
-def _w_matrix(w: np.ndarray) -> np.ndarray:
-    """``(F, C, HH, WW)`` filters as a ``(HH*WW*C, F)`` matrix, matching the fields."""
+def _w_rows(w: np.ndarray) -> np.ndarray:
+    """``(F, C, HH, WW)`` filters as an ``(F, HH*WW*C)`` matrix, matching the rows
+    of the lowered matrix."""
     F = w.shape[0]
-    w_taps = np.ascontiguousarray(w.transpose(2, 3, 1, 0))  # (HH, WW, C, F)
-    return w_taps.reshape(-1, F)  # (HH*WW*C, F)
+    return np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(F, -1)
 
 
 def conv2d_forward_fast(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, *, stride: IntOrPair = 1,
     pad: IntOrPair = 0, dilation: IntOrPair = 1, pad_mode: str = "zeros",
 ) -> tuple[np.ndarray, ConvCache]:
-    """Same as :func:`conv2d_forward_naive`: every convolution is one big matrix
-    multiply (im2col), done block by block of images.
+    """Same as :func:`conv2d_forward_naive`, with matrix multiplies: each block of
+    images is lowered into a matrix once, and each output row of the block is one
+    matrix multiply with the filters (the fast path above).
 
     ``x: (N, C, H, W)``, ``w: (F, C, HH, WW)``, ``b: (F,)`` ->
     ``out: (N, F, H', W')``, ``H' = (H + 2*pad - dilation*(HH - 1) - 1)/stride + 1``.
@@ -360,9 +415,9 @@ def conv2d_forward_fast(
     geo = _conv_geometry(x, w, stride, pad, dilation, pad_mode)
     b = _check_bias(b, geo.F)
     dtype = float_dtype(x, w, b)
-    w_mat = _w_matrix(w.astype(dtype, copy=False))  # (HH*WW*C, F)
-    out = _im2col_matmul(x.astype(dtype, copy=False), w_mat, geo, pad_mode,
-                         bias=b.astype(dtype, copy=False))  # (N, F, H', W')
+    w_rows = _w_rows(w.astype(dtype, copy=False))  # (F, HH*WW*C)
+    out = _lowered_matmul(x.astype(dtype, copy=False), w_rows, geo, pad_mode,
+                          bias=b.astype(dtype, copy=False))  # (N, F, H', W')
     cache = ConvCache(x, w, b, geo.stride, geo.pad, geo.dilation, pad_mode)
     return out, cache
 
@@ -372,9 +427,10 @@ def conv2d_backward_fast(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Same as :func:`conv2d_backward_naive`, with matrix multiplies.
 
-    ``dw`` correlates the input with ``dout`` (im2col again), ``dx`` multiplies
-    ``dout`` by the filters and adds each receptive field back where it came from
-    (col2im), ``db`` sums ``dout``. Returns ``dx: (N, C, H, W)``,
+    ``dw`` correlates the input with ``dout`` (the lowering again), ``dx``
+    multiplies ``dout`` by the filters and adds each receptive field back where it
+    came from (the lowering run backwards), ``db`` sums ``dout``. Returns
+    ``dx: (N, C, H, W)``,
     ``dw: (F, C, HH, WW)``, ``db: (F,)``.
     """
     x, w, b, stride, pad, dilation, pad_mode = cache
@@ -383,11 +439,9 @@ def conv2d_backward_fast(
                        "(N, F, H', W')")
     dtype = float_dtype(x, w, b, dout)
     x, w, dout = (a.astype(dtype, copy=False) for a in (x, w, dout))
-    w_mat = _w_matrix(w)  # (HH*WW*C, F)
-    dw_mat = _weight_grad(x, dout, geo, pad_mode)  # (HH*WW*C, F)
-    dw = dw_mat.reshape(geo.HH, geo.WW, geo.C, geo.F)  # (HH, WW, C, F)
-    dw = dw.transpose(3, 2, 0, 1)  # (F, C, HH, WW)
-    dx = _input_grad(dout, w_mat, geo, pad_mode)  # (N, C, H, W)
+    dw_rows = _weight_grad(x, dout, geo, pad_mode)  # (F, HH*WW*C)
+    dw = dw_rows.reshape(geo.F, geo.HH, geo.WW, geo.C).transpose(0, 3, 1, 2)
+    dx = _input_grad(dout, _w_rows(w), geo, pad_mode)  # (N, C, H, W)
     db = dout.sum(axis=(0, 2, 3))
     return dx, np.ascontiguousarray(dw), db
 
@@ -547,7 +601,8 @@ def conv_transpose2d_forward_fast(
     pad: IntOrPair = 0,
 ) -> tuple[np.ndarray, ConvTransposeCache]:
     """Same as :func:`conv_transpose2d_forward_naive`: the input-gradient pass of
-    conv2d (matrix multiply, then col2im), fed with ``x`` instead of a gradient.
+    conv2d (matrix multiplies, then each field added back onto its pixels), fed
+    with ``x`` instead of a gradient.
 
     ``x: (N, C, H, W)``, ``w: (C, F, HH, WW)``, ``b: (F,)`` -> ``(N, F, H', W')``,
     ``H' = (H - 1)*stride - 2*pad + HH``.
@@ -555,10 +610,10 @@ def conv_transpose2d_forward_fast(
     x, w, geo = _transpose_geometry(x, w, stride, pad)
     b = _check_bias(b, geo.C)
     dtype = float_dtype(x, w, b)
-    w_mat = _w_matrix(w.astype(dtype, copy=False))  # (HH*WW*F, C)
+    w_rows = _w_rows(w.astype(dtype, copy=False))  # (C, HH*WW*F)
     # x plays the output gradient of the adjoint conv2d; cutting the padding off is
     # the zero-padding case of folding the padding's gradient back
-    out = _input_grad(x.astype(dtype, copy=False), w_mat, geo, "zeros",
+    out = _input_grad(x.astype(dtype, copy=False), w_rows, geo, "zeros",
                       bias=b.astype(dtype, copy=False))  # (N, F, H', W')
     return out, ConvTransposeCache(x, w, b, geo.stride, geo.pad)
 
@@ -596,13 +651,11 @@ def conv_transpose2d_backward_fast(
     dout = check_shape("dout", dout, (geo.N, geo.C, geo.H, geo.W), "(N, F, H', W')")
     dtype = float_dtype(x, w, b, dout)
     x, w, dout = (a.astype(dtype, copy=False) for a in (x, w, dout))
-    w_mat = _w_matrix(w)  # (HH*WW*F, C)
     # dx: the adjoint of the adjoint is conv2d itself, with the same w
-    dx = _im2col_matmul(dout, w_mat, geo, "zeros")  # (N, C, H, W)
+    dx = _lowered_matmul(dout, _w_rows(w), geo, "zeros")  # (N, C, H, W)
     # dw: correlate the padded dout with x, x in the role of the output gradient
-    dw_mat = _weight_grad(dout, x, geo, "zeros")  # (HH*WW*F, C)
-    dw = dw_mat.reshape(geo.HH, geo.WW, geo.C, geo.F)  # (HH, WW, F, C)
-    dw = dw.transpose(3, 2, 0, 1)  # (C, F, HH, WW)
+    dw_rows = _weight_grad(dout, x, geo, "zeros")  # (C, HH*WW*F)
+    dw = dw_rows.reshape(geo.F, geo.HH, geo.WW, geo.C).transpose(0, 3, 1, 2)
     db = dout.sum(axis=(0, 2, 3))
     return dx, np.ascontiguousarray(dw), db
 
