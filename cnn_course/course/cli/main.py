@@ -7,10 +7,11 @@ Exit codes: 0 success; 1 a check failed (``check``) or a notebook failed to run
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from ..grading.config import DEFAULT_SUBMISSION_CPU
+from ..grading.config import DB_URL_ENV, DEFAULT_SUBMISSION_CPU
 from ..grading.paths import CourseError, find_layout
 
 
@@ -29,7 +30,7 @@ def _cmd_grade(args) -> int:
                  args.out, workspace=args.workspace, submission_cpu=args.notebook_timeout,
                  feedback=not args.no_feedback, jobs=args.jobs, force=args.force,
                  allow_unsandboxed=args.allow_unsandboxed, db_url=args.db_url,
-                 similarity=not args.no_similarity)
+                 similarity=not args.no_similarity, cluster=args.cluster)
     print(format_table(rows))
     print(f"\ngrades CSV: {args.out}")
     if not args.no_feedback:
@@ -125,11 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU seconds per submission, for the notebook and the grader's "
                         f"checks together (default {DEFAULT_SUBMISSION_CPU}); the limits "
                         "per cell and per call are the assignment's own")
-    p.add_argument("--db-url", default=None,
-                   help="the gradebook's SQLAlchemy URL (default: sqlite in the workspace)")
+    p.add_argument("--db-url", default=os.environ.get(DB_URL_ENV) or None,
+                   help="the gradebook's SQLAlchemy URL, e.g. postgresql+psycopg2://"
+                        "grader@dbhost/gradebook to share one gradebook between graders "
+                        f"(default: ${DB_URL_ENV}, else sqlite in the workspace)")
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="a Dask scheduler, e.g. tcp://scheduler:8786: each submission's "
+                        "kernel and runner run on its workers, the judging, gradebook "
+                        "and feedback here (needs pip install 'cnn_course[cluster]')")
     p.add_argument("--no-similarity", action="store_true",
                    help="skip the check for answers copied from others or the library")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded at once")
+    p.add_argument("--jobs", "-j", type=int, default=None,
+                   help="submissions graded at once (default 1; with --cluster, the "
+                        "workers' threads, at most 4 per core of this machine)")
     p.add_argument("--force", action="store_true",
                    help="grade again submissions already graded and unchanged")
     p.add_argument("--allow-unsandboxed", action="store_true",

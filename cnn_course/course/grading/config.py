@@ -22,20 +22,27 @@ from traitlets.config import Config
 # Python kernel arguments: no history file, and no start-up warnings in the terminal.
 KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
 DEFAULT_SUBMISSION_CPU = 300  # CPU seconds per submission: notebook and checks together
+# The gradebook's URL for course/nbgrader_config.py and `cnn-course grade`. Not a
+# CNN_COURSE_* name: those variables reach the sandbox, and this one may hold a password.
+DB_URL_ENV = "NBGRADER_DB_URL"
 INSTRUCTOR_FILES = ["spec.py", "verdicts.py"]  # never released, never copied to students
 
 
 def configure(c: Config, workspace: Path, solutions: Path, release: Path,
               sandboxed: bool | None = None,
               submission_cpu: float = DEFAULT_SUBMISSION_CPU,
-              db_url: str | None = None) -> Config:
+              db_url: str | None = None, cluster: str | None = None) -> Config:
     """Fill ``c`` with the course's nbgrader settings.
 
     ``workspace`` is nbgrader's course root: it gets ``submitted/``, ``autograded/``,
     ``feedback/`` and (unless ``db_url`` names another) ``gradebook.db``.
     ``solutions`` holds the source notebooks and specs, ``release`` receives the
     student versions. Student kernels run in the sandbox when ``sandboxed``
-    (default: whenever the sandbox works here).
+    (default: whenever the sandbox works here). ``db_url`` is any SQLAlchemy URL
+    nbgrader takes, e.g. ``postgresql+psycopg2://grader@dbhost/gradebook``, so that
+    several graders and the formgrader share one gradebook. With ``cluster`` (a Dask
+    scheduler's address) the kernel and the runner run on its workers, the rest here
+    (:mod:`.cluster`).
     """
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import (
@@ -82,6 +89,9 @@ def configure(c: Config, workspace: Path, solutions: Path, release: Path,
     c.SandboxedExecute.extra_arguments = [*KERNEL_ARGS, EXTENSION]
     c.TrustedVerdicts.sandboxed = sandboxed
     c.TrustedVerdicts.submission_cpu = float(submission_cpu)
+    if cluster:
+        c.SandboxedExecute.cluster = cluster
+        c.TrustedVerdicts.cluster = cluster
 
     c.GenerateAssignment.preprocessors = [
         pp.InsertSpecTests,  # the spec's header and test cells, first of all

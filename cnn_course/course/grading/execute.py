@@ -13,7 +13,9 @@ Used in place of ``nbgrader.preprocessors.Execute`` in ``Autograde``:
 - a kernel that dies or hangs does not fail the submission: the cells after it are
   marked, ``resources["cnn_course"]["notebook_error"]`` says what happened, and the
   grader's own check still decides the score;
-- output beyond ``max_output_bytes`` is dropped with a note.
+- output beyond ``max_output_bytes`` is dropped with a note;
+- with ``cluster`` set, the kernel runs on a Dask worker (:mod:`.cluster`): the limits
+  are read from the spec here, and only the sanitised notebook and those limits travel.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import nbformat
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Float, Integer, List, Unicode
@@ -53,6 +56,8 @@ class SandboxedExecute(Execute):
     # The kernel loads the CPU-limit extension (nbclient re-reads this list from the
     # configuration when it starts, so it must be set there: see config.configure).
     extra_arguments = List([EXTENSION]).tag(config=True)
+    cluster = Unicode("", help="a Dask scheduler (tcp://host:8786): the kernel runs on "
+                      "one of its workers; empty: here").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -70,8 +75,6 @@ class SandboxedExecute(Execute):
         return box.cpu_seconds() if box is not None else None
 
     def preprocess(self, nb, resources=None, km=None):
-        from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
         resources = resources if resources is not None else {}
         state = resources.setdefault("cnn_course", {})
         assignment = resources.get("nbgrader", {}).get("assignment")
@@ -87,6 +90,46 @@ class SandboxedExecute(Execute):
                               for t in spec.tests if not t.hidden}
             longest = max([self.cell_cpu, *self._test_cpu.values()])
             self.timeout = int(longest * WALL_FACTOR + 60)
+        if self.cluster:
+            from .cluster import sandbox_for
+
+            student = resources.get("nbgrader", {}).get("student")
+            done = sandbox_for(self.cluster).execute(self.remote_job(nb), student)
+            state["kernel_cpu"] = done["kernel_cpu"]
+            if done["notebook_error"]:
+                state["notebook_error"] = done["notebook_error"]
+            return nbformat.reads(done["notebook"], as_version=4), resources
+        return self.execute_here(nb, resources, km)
+
+    def remote_job(self, nb) -> dict:
+        """What a Dask worker needs to run ``nb`` as :meth:`execute_here` would here:
+        the sanitised notebook (its hidden test cells hold only ``check("<id>")``) and
+        the limits; nothing of the spec's references (see :func:`.cluster.execute_notebook`)."""
+        return {"notebook": nbformat.writes(nb), "sandboxed": bool(self.sandboxed),
+                "cell_cpu": float(self.cell_cpu), "submission_cpu": float(self.submission_cpu),
+                "test_cpu": dict(self._test_cpu), "timeout": int(self.timeout),
+                "max_output_bytes": int(self.max_output_bytes),
+                "extra_arguments": list(self.extra_arguments)}
+
+    @classmethod
+    def from_remote_job(cls, job: dict) -> "SandboxedExecute":
+        """The step that runs ``remote_job``'s notebook on a worker (no spec there)."""
+        from traitlets.config import Config
+
+        c = Config()
+        for name in ("sandboxed", "cell_cpu", "submission_cpu", "max_output_bytes",
+                     "extra_arguments"):
+            c.SandboxedExecute[name] = job[name]
+        step = cls(config=c)
+        step.timeout = job["timeout"]
+        step._test_cpu = dict(job["test_cpu"])
+        return step
+
+    def execute_here(self, nb, resources, km=None):
+        """Run ``nb`` in a kernel on this machine (in the sandbox when ``sandboxed``)."""
+        from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+        state = resources.setdefault("cnn_course", {})
         self._output_bytes = 0
         self._stopped = None
         self._cpu_start = time.process_time()

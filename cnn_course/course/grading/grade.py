@@ -17,6 +17,8 @@ gradebook, ``nbgrader export`` and the formgrader agree with the CSV. Every
 submission is graded in a worker of its own (:mod:`.worker`), several at once with
 ``jobs``; results are kept as they come, so a killed run resumes where it stopped,
 and a re-run skips submissions whose result is still in the gradebook unchanged.
+With ``cluster`` (a Dask scheduler) the sandboxed runs of each submission go to the
+cluster's workers and everything else stays here (:mod:`.cluster`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from .escape import csv_cell, printable
 from .intake import Entry, IntakeError, student_entries
 from .nbgrader_api import make_api, nbgrader_error
 from .paths import CourseError, CourseLayout
-from .sandbox import detect
+from .sandbox import Isolation, detect
 from .worker import Outcome, Settings, grade_student
 
 CSV_COLUMNS = ("student_id", "gradebook_id", "assignment", "score", "max_score", "status",
@@ -152,6 +154,8 @@ class ResultStore:
         return self.folder / f"{entry.student_id}.json"
 
     def get(self, entry: Entry) -> Outcome | None:
+        from .cluster import CLUSTER_ERROR
+
         try:
             record = json.loads(self._path(entry).read_text())
             if record.get("key") != self.key(entry):
@@ -159,6 +163,8 @@ class ResultStore:
             outcome = Outcome(**record["outcome"])
         except (OSError, ValueError, TypeError, KeyError):
             return None
+        if outcome.status == "failed" and CLUSTER_ERROR in outcome.reason:
+            return None  # the cluster failed, not the submission: grade it again
         return outcome if self._still_true(outcome) else None
 
     def _still_true(self, outcome: Outcome) -> bool:
@@ -190,9 +196,19 @@ def prepare(layout: CourseLayout, assignment: str, settings: Settings, work: Pat
     Autograde restores the test cells (hidden ones included) from the gradebook, never
     from the student's notebook, so it must hold what the spec generates now. This
     costs seconds, so it is skipped when the gradebook already holds the assignment
-    and nothing that shapes it (solution, spec, grading code) changed since.
+    and nothing that shapes it (solution, spec, grading code) changed since. Graders
+    that share a gradebook server do this one at a time (:mod:`.gradebook`).
     """
+    from .gradebook import gradebook_lock
+
+    with gradebook_lock(settings.db_url):
+        _prepare(layout, assignment, settings, work)
+
+
+def _prepare(layout: CourseLayout, assignment: str, settings: Settings, work: Path) -> None:
     from nbgrader.api import Gradebook, MissingEntry
+
+    from .gradebook import prepared_key, set_prepared_key, shared
 
     marker = work / "prepared" / f"{assignment}.sha256"
     key = settings_key(layout, assignment, settings)
@@ -200,19 +216,37 @@ def prepare(layout: CourseLayout, assignment: str, settings: Settings, work: Pat
     try:
         with Gradebook(settings.db_url) as gb:
             gb.find_assignment(assignment)
-        known = marker.read_text() == key and any(released.glob("*.ipynb"))
+        held = True
     except (MissingEntry, OSError, Exception):
+        held = False
+    try:
+        known = held and marker.read_text() == key and any(released.glob("*.ipynb"))
+    except OSError:
         known = False
     if known:
         return
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    db_url, version = settings.db_url, None
+    if shared(settings.db_url):  # other graders may be grading from this gradebook now
+        version = settings_key(layout, assignment, _NO_SETTINGS)
+        if held and prepared_key(settings.db_url, assignment) == version:
+            scratch = work / "prepared" / "release-only.db"  # the release, nothing else
+            scratch.unlink(missing_ok=True)
+            db_url = f"sqlite:///{scratch}"
     api = make_api(settings.workspace, layout.solutions, settings.release,
                    sandboxed=settings.sandboxed, submission_cpu=settings.submission_cpu,
-                   db_url=settings.db_url)
+                   db_url=db_url)
     result = api.generate_assignment(assignment, force=True, create=True)
     if not result["success"]:
         raise CourseError(f"nbgrader could not prepare {assignment}: {nbgrader_error(result)}")
-    marker.parent.mkdir(parents=True, exist_ok=True)
+    if version is not None and db_url == settings.db_url:
+        set_prepared_key(settings.db_url, assignment, version)
     marker.write_text(key)
+
+
+# Settings that every grader shares: settings_key of these is what shapes an
+# assignment in the gradebook (its solution and spec, the grading code)
+_NO_SETTINGS = Settings("", Path(), Path(), Path(), None, True, 0.0, "")
 
 
 def _row(assignment: str, outcome: Outcome) -> GradeRow:
@@ -226,25 +260,36 @@ def _failed(entry: Entry, max_score: float, why: str) -> Outcome:
 
 def grade(layout: CourseLayout, assignment: str, submissions: Path, out_csv: Path,
           *, workspace: Path | None = None, submission_cpu: float = DEFAULT_SUBMISSION_CPU,
-          feedback: bool = True, progress: bool = True, jobs: int = 1, force: bool = False,
-          allow_unsandboxed: bool = False, db_url: str | None = None,
-          similarity: bool = True, log=print) -> list[GradeRow]:
+          feedback: bool = True, progress: bool = True, jobs: int | None = None,
+          force: bool = False, allow_unsandboxed: bool = False, db_url: str | None = None,
+          similarity: bool = True, cluster: str | None = None, log=print) -> list[GradeRow]:
     """Grade every submission in ``submissions`` (a folder or a zip); write ``out_csv``.
 
     Feedback HTML goes to ``<out_csv's folder>/feedback/<gradebook id>/``. Raises
     ``CourseError`` for an unknown assignment, a missing submissions folder, or no
-    sandbox without ``allow_unsandboxed``.
+    sandbox without ``allow_unsandboxed``. ``jobs``: submissions graded at once
+    (default 1; with ``cluster``, the workers' threads, at most 4 per core here).
     """
     layout.notebooks(assignment)  # raises CourseError for an unknown assignment
     submissions = Path(submissions)
     if not submissions.exists():
         raise CourseError(f"submissions folder {submissions} does not exist")
-    isolation = detect()
+    if cluster:  # student code runs on the workers: their sandbox is the one that counts
+        from .cluster import check_cluster
+
+        info = check_cluster(cluster)
+        isolation = Isolation(info.sandboxed, info.description)
+        jobs = jobs or max(1, min(info.threads, 4 * (os.cpu_count() or 1)))
+        where = "on every worker"
+    else:
+        isolation = detect()
+        jobs = jobs or 1
+        where = ""
     if not isolation.sandboxed and not allow_unsandboxed:
         raise CourseError(
             f"{isolation.description}. Refusing to run student code without a sandbox: "
-            "install bubblewrap (e.g. apt-get install bubblewrap), or pass "
-            "--allow-unsandboxed to grade code you trust"
+            f"install bubblewrap{' ' + where if where else ''} (e.g. apt-get install "
+            "bubblewrap), or pass --allow-unsandboxed to grade code you trust"
         )
     log(f"isolation: {isolation.description}"
         + ("" if isolation.sandboxed else " (UNSANDBOXED, allowed by --allow-unsandboxed)"))
@@ -256,7 +301,10 @@ def grade(layout: CourseLayout, assignment: str, submissions: Path, out_csv: Pat
 
     settings = Settings(assignment, workspace, layout.solutions.resolve(), release.resolve(),
                         (out_csv.parent / "feedback").resolve() if feedback else None,
-                        isolation.sandboxed, float(submission_cpu), db_url)
+                        isolation.sandboxed, float(submission_cpu), db_url, cluster)
+    if cluster:
+        log(f"cluster: {jobs} submission(s) at once; kernels and runners on the workers, "
+            "judging, gradebook and feedback here")
     prepare(layout, assignment, settings, work)
     try:
         entries = student_entries(submissions, work / "intake" / assignment)

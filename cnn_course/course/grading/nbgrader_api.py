@@ -16,7 +16,8 @@ from .config import DEFAULT_SUBMISSION_CPU, configure
 
 def make_api(workspace: Path, solutions: Path, release: Path, quiet: bool = True,
              sandboxed: bool | None = None,
-             submission_cpu: float = DEFAULT_SUBMISSION_CPU, db_url: str | None = None):
+             submission_cpu: float = DEFAULT_SUBMISSION_CPU, db_url: str | None = None,
+             cluster: str | None = None):
     """Return an ``NbGraderAPI`` whose course root is ``workspace``."""
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -27,7 +28,7 @@ def make_api(workspace: Path, solutions: Path, release: Path, quiet: bool = True
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     Path(workspace).mkdir(parents=True, exist_ok=True)
     c = configure(Config(), workspace, solutions, release, sandboxed=sandboxed,
-                  submission_cpu=submission_cpu, db_url=db_url)
+                  submission_cpu=submission_cpu, db_url=db_url, cluster=cluster)
     # No exchange is used; point it inside the workspace so nbgrader does not probe
     # /srv/nbgrader/exchange on every start.
     c.Exchange.root = str(Path(workspace).resolve() / ".exchange")

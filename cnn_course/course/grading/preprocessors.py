@@ -10,7 +10,9 @@ Autograde button all give the same trusted scores:
 - autograde, grading pass: ``SandboxedExecute`` (in :mod:`.execute`) runs the notebook
   in the sandbox for the feedback; :class:`TrustedVerdicts` runs the grader's own
   check outside the student's kernel and writes each test cell's verdict into its
-  outputs, which nbgrader's ``SaveAutoGrades`` then scores; :class:`SaveVerdicts`
+  outputs, which nbgrader's ``SaveAutoGrades`` then scores (with ``cluster`` set, the
+  two sandboxed runs happen on a Dask worker and everything else here, see
+  :mod:`.cluster`); :class:`SaveVerdicts`
   writes each failure's kind, message and hint into the gradebook as the answer
   cell's comment, and flags the notebook when the notebook's own tests and the
   grader disagree;
@@ -86,6 +88,9 @@ class TrustedVerdicts(_SpecStep):
     sandboxed = Bool(True).tag(config=True)
     submission_cpu = Float(300.0, help="CPU seconds for the notebook and the checks").tag(
         config=True)
+    cluster = Unicode("", help="a Dask scheduler (tcp://host:8786): the runner runs on "
+                      "one of its workers, the judging stays here; empty: all here").tag(
+        config=True)
     session_seed = None  # "fresh" tests draw new inputs in every grading session
 
     def preprocess(self, nb, resources):
@@ -98,8 +103,13 @@ class TrustedVerdicts(_SpecStep):
         state["notes"] = list(nb.metadata.get("cnn_course", {}).get("notes", []))
         used = state.get("kernel_cpu") or 0.0
         budget = max(self.submission_cpu - used, 0.0)
+        executor = None
+        if self.cluster:  # only the runner's inputs travel (see trusted.runner_payload)
+            from .cluster import sandbox_for
+
+            executor = sandbox_for(self.cluster).runner(resources["nbgrader"].get("student"))
         result = run_trusted(spec, nb, sandboxed=self.sandboxed, total_cpu=budget,
-                             session_seed=TrustedVerdicts.session_seed)
+                             session_seed=TrustedVerdicts.session_seed, executor=executor)
         disagree = []
         spec_tests = {t.id: t for t in spec.tests}  # hidden tests run only here
         for cell in nb.cells:

@@ -11,6 +11,7 @@ judges them against references and labels that never enter the sandbox.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -191,23 +192,23 @@ def pad(*args, **kwargs):
 '''
 
 
-def _module_stub_binds(spec: Assignment, folder: Path) -> dict[str, str]:
+def _module_stub_binds(forbid: tuple[str, ...], folder: Path) -> dict[str, str]:
     """Forbidden implementation modules (numpy.pad's) replaced by a refusing stub file."""
     import importlib.util
 
     binds = {}
-    for module in modules_of(spec.forbid):
+    for module in modules_of(forbid):
         found = importlib.util.find_spec(module)
         if found is None or not found.origin:
             continue
-        public = next(n for n in spec.forbid if module in modules_of([n]))
+        public = next(n for n in forbid if module in modules_of([n]))
         stub = folder / f"{module}.py"
         stub.write_text(_STUB_MODULE.replace("{name}", public))
         binds[str(Path(found.origin).resolve())] = str(stub)
     return binds
 
 
-def _stub_names(spec: Assignment, distributions: tuple[str, ...]) -> list[str]:
+def _stub_names(allow: tuple[str, ...], distributions: tuple[str, ...]) -> list[str]:
     """Packages installed for the course but not in the runner: they import as stubs.
 
     So an import that works in the notebook works here too; one that fails there
@@ -217,7 +218,7 @@ def _stub_names(spec: Assignment, distributions: tuple[str, ...]) -> list[str]:
     by_dist = _tops_by_distribution()
     present = frozenset().union(*(by_dist.get(d.lower().replace("_", "-"), frozenset())
                                   for d in distributions))
-    names = (_installed_top_names() - present - {a.split(".")[0] for a in spec.allow}
+    names = (_installed_top_names() - present - {a.split(".")[0] for a in allow}
              - {"cnn_course"})
     return sorted(n for n in names if n not in sys.builtin_module_names
                   and n not in sys.stdlib_module_names)
@@ -262,31 +263,66 @@ def build_job(spec: Assignment, notebook, *, total_cpu: float, session_seed: int
 
 def run_trusted(spec: Assignment, notebook, *, sandboxed: bool, total_cpu: float,
                 session_seed: int | None = None,
-                limits: sandbox.Limits = sandbox.Limits()) -> TrustedResult:
-    """Run every case of ``spec`` against ``notebook`` (already sanitised) and judge."""
+                limits: sandbox.Limits = sandbox.Limits(), executor=None) -> TrustedResult:
+    """Run every case of ``spec`` against ``notebook`` (already sanitised) and judge.
+
+    Three steps, so that the middle one can run elsewhere: :func:`build_job` and
+    :func:`runner_payload` here (the spec, expectations included, stays in this
+    process), :func:`run_runner` on ``runner_payload``'s inputs only (here, or on a Dask
+    worker when ``executor`` sends it there, see :mod:`.cluster`), and
+    :func:`judge_run` here again.
+    """
     job, index = build_job(spec, notebook, total_cpu=total_cpu, session_seed=session_seed)
+    payload = runner_payload(spec, job, sandboxed=sandboxed, total_cpu=total_cpu,
+                             limits=limits)
+    return judge_run(spec, job, index, (executor or run_runner)(payload))
+
+
+def runner_payload(spec: Assignment, job: dict, *, sandboxed: bool, total_cpu: float,
+                   limits: sandbox.Limits = sandbox.Limits()) -> dict:
+    """Everything :func:`run_runner` needs, and nothing it must not see.
+
+    The job holds the student's cells and the cases' inputs; expectations, references
+    and labels stay in ``build_job``'s index. What else travels is in the release
+    too: the assignment's name and its allowed and forbidden names.
+    """
+    return {"job": job, "assignment": spec.name, "allow": list(spec.allow),
+            "forbid": list(spec.forbid), "sandboxed": bool(sandboxed),
+            "total_cpu": float(total_cpu), "limits": dataclasses.asdict(limits)}
+
+
+def run_runner(payload: dict) -> dict:
+    """Run the runner on one job in a fresh sandbox; return its raw frames, unjudged.
+
+    ``{"frames": bytes, "cpu": CPU seconds or None, "elapsed": seconds}``. Touches only
+    a temporary folder, so running it twice (a retry) changes nothing.
+    """
+    job = dict(payload["job"])
+    allow, forbid = tuple(payload["allow"]), tuple(payload["forbid"])
+    total_cpu = payload["total_cpu"]
+    limits = sandbox.Limits(**payload["limits"])
     with tempfile.TemporaryDirectory(prefix="cnn-course-trusted-") as tmp:
         tmp = Path(tmp)
         os.chmod(tmp, 0o755)
         job_dir = tmp / "job"
         job_dir.mkdir()
         shutil.copy(Path(__file__).with_name("runner.py"), job_dir / "runner.py")
-        extra = _course_subset(tmp / "course_subset", spec.name, spec.allow)
+        extra = _course_subset(tmp / "course_subset", payload["assignment"], allow)
         job["sys_path"] = [str(extra)]
         read_end, write_end = os.pipe()
         box = None
-        if sandboxed:
+        if payload["sandboxed"]:
             env = sandbox.runner_environment(
-                [a for a in spec.allow if not a.startswith("cnn_course")])
-            job["stubs"] = _stub_names(spec, env.distributions)
+                [a for a in allow if not a.startswith("cnn_course")])
+            job["stubs"] = _stub_names(allow, env.distributions)
             binds = dict(env.binds)
-            binds.update(_module_stub_binds(spec, tmp))
+            binds.update(_module_stub_binds(forbid, tmp))
             box = sandbox.Sandbox(limits, readonly=[job_dir, extra], binds=binds,
                                   pid1=True, full_python=False)
             cmd = box.command(env.argv(job_dir / "runner.py", write_end))
         else:  # trusted code only (--allow-unsandboxed): no minimal environment here
             installed = _installed_top_names()
-            job["stubs"] = sorted({n.split(".")[0] for n in packages(spec.forbid)}
+            job["stubs"] = sorted({n.split(".")[0] for n in packages(forbid)}
                                   & installed)
             job["sys_path"] = []
             cmd = [sys.executable, "-I", str(job_dir / "runner.py"), str(write_end)]
@@ -311,12 +347,17 @@ def run_trusted(spec: Assignment, notebook, *, sandboxed: bool, total_cpu: float
             reader.join(timeout=30)
             os.close(read_end)
         elapsed = time.monotonic() - started
-    cells, outcomes = parse_frames(bytes(received), {c["id"] for c in job["cells"]},
+    return {"frames": bytes(received), "cpu": cpu, "elapsed": elapsed}
+
+
+def judge_run(spec: Assignment, job: dict, index: dict, run: dict) -> TrustedResult:
+    """Judge :func:`run_runner`'s raw frames against the spec's expectations."""
+    cells, outcomes = parse_frames(run["frames"], {c["id"] for c in job["cells"]},
                                    {cid for cid in index if "/" not in cid})
     result = judge_all(spec, index, outcomes, cells, job["cells"])
-    result.cpu_seconds = cpu
-    if cpu is None:
-        result.notes.append(f"runner took {elapsed:.1f} s")
+    result.cpu_seconds = run["cpu"]
+    if run["cpu"] is None:
+        result.notes.append(f"runner took {run['elapsed']:.1f} s")
     return result
 
 

@@ -33,6 +33,7 @@ class Settings:
     sandboxed: bool
     submission_cpu: float
     db_url: str
+    cluster: str | None = None  # a Dask scheduler: the sandboxed runs go to its workers
 
 
 @dataclass
@@ -54,10 +55,12 @@ _API = {}
 
 def _api(s: Settings):
     """One nbgrader API per worker process (building it costs about a second)."""
-    key = (str(s.workspace), s.sandboxed, s.submission_cpu, s.db_url, str(s.release))
+    key = (str(s.workspace), s.sandboxed, s.submission_cpu, s.db_url, str(s.release),
+           s.cluster)
     if key not in _API:
         _API[key] = make_api(s.workspace, s.solutions, s.release, sandboxed=s.sandboxed,
-                             submission_cpu=s.submission_cpu, db_url=s.db_url)
+                             submission_cpu=s.submission_cpu, db_url=s.db_url,
+                             cluster=s.cluster)
     return _API[key]
 
 
@@ -97,6 +100,25 @@ def answers_text(notebooks: dict[str, nbformat.NotebookNode],
     return "\n\n".join(parts)
 
 
+# What `nbgrader submit` adds next to the notebooks, and `nbgrader collect` brings
+# back: autograde reads the time (late penalties), release_feedback the secret (the
+# name of the student's feedback in the exchange).
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
+
+
+def exchange_files(folder: Path, assignment: str) -> dict[str, bytes]:
+    """nbgrader's files of a collected submission (``<student>/<assignment>/``, as
+    ``nbgrader collect`` lays it out, or ``<student>/``); none for other folders."""
+    found: dict[str, bytes] = {}
+    for where in (folder / assignment, folder):
+        for name in EXCHANGE_FILES:
+            path = where / name
+            if name not in found and path.is_file() and not path.is_symlink() \
+                    and path.stat().st_size <= 4096:
+                found[name] = path.read_bytes()
+    return found
+
+
 def _grade(s: Settings, entry: Entry, releases: dict, max_score: float) -> Outcome:
     sid = entry.student_id
     if entry.error:
@@ -104,12 +126,15 @@ def _grade(s: Settings, entry: Entry, releases: dict, max_score: float) -> Outco
     sub = read_submission(entry.folder, releases, s.assignment)
     if sub.error:
         return Outcome(sid, entry.name, None, max_score, "failed", sub.error)
+    kept = exchange_files(entry.folder, s.assignment)  # before the folder may go
     for part in ("submitted", "autograded", "feedback"):
         shutil.rmtree(s.workspace / part / sid / s.assignment, ignore_errors=True)
     target = s.workspace / "submitted" / sid / s.assignment
     target.mkdir(parents=True)
     for name, nb in sub.notebooks.items():
         nbformat.write(nb, target / name)
+    for name, data in kept.items():
+        (target / name).write_bytes(data)
     answers = answers_text(sub.notebooks, releases)
     result = _api(s).autograde(s.assignment, sid, force=True, create=True)
     if not result["success"]:
