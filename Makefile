@@ -44,7 +44,7 @@ demo: $(STAMP)
 	$(BIN)/cnn-course demo
 
 test: $(STAMP)
-	CNN_COURSE_FAST=1 $(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	CNN_COURSE_FAST=1 $(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 # Executed lecture notebooks and HTML, in the git-ignored _build/lectures/.
 lectures: $(STAMP)

@@ -2,7 +2,9 @@
 
 The settings themselves live in cnn_course.course.grading.config, shared with the
 `cnn-course` commands. Run plain nbgrader commands from this folder, e.g.
-`cd course && nbgrader export` or `nbgrader formgrader`.
+`cd course && nbgrader export`, and JupyterLab too (`make lab`), so that its
+formgrader finds the gradebook. On a shared JupyterHub, nbgrader_config_jupyterhub.py
+next to this file holds the exchange's settings (README, "Running a real class").
 
 The gradebook is course/gradebook.db (SQLite), or the SQLAlchemy URL in the
 environment variable NBGRADER_DB_URL, e.g. a PostgreSQL server that several graders

@@ -34,14 +34,6 @@ def _seed():
     torch.manual_seed(0)
 
 
-def pytest_collection_modifyitems(config, items):
-    """Tests that read the graded examples share one xdist worker (``--dist loadgroup``
-    in the Makefile), so the class of examples is graded once, not once per worker."""
-    for item in items:
-        if "graded_examples" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("graded_examples"))
-
-
 @pytest.fixture(scope="session")
 def graded_examples(layout, tmp_path_factory):
     """Every example of every assignment, graded once by `cnn-course grade`.

@@ -145,6 +145,18 @@ def test_plain_nbgrader_autograde_gives_the_same_trusted_scores(graded_examples,
     assert hostile_flagged and row.status == "flagged"
 
 
+ASSIGNMENTS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/spec.py"))
+EXAMPLES = [(name, example) for name in ASSIGNMENTS
+            for example in load_spec(ROOT / "solutions", name).examples]
+
+
+@pytest.mark.parametrize("name, example", EXAMPLES, ids=lambda x: getattr(x, "name", x))
+def test_each_example_earns_its_declared_score(graded_examples, name, example):
+    row = graded_examples.rows[name, example.name]
+    assert (row.score, row.status) == (example.score, example.status), row
+    assert example.reason in row.reason, row
+
+
 def _nbgrader_course(tmp_path: Path) -> Path:
     """A course folder whose nbgrader_config.py is the course's configuration."""
     course = tmp_path / "course"
@@ -166,7 +178,7 @@ def _autograde(course: Path, assignment: str) -> None:
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
 
 
-OTHERS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/spec.py") if p.parent.name != A)
+OTHERS = [name for name in ASSIGNMENTS if name != A]
 
 
 @pytest.mark.parametrize("name", OTHERS)

@@ -15,7 +15,8 @@ import pytest
 
 from cnn_course.course.cli import main
 from cnn_course.course.grading.paths import CourseError, CourseLayout
-from cnn_course.course.student_copy import INCLUDE, NAME, build_student_copy
+from cnn_course.course.student_copy import INCLUDE, NAME, STUDENT_DATA_FILES, \
+    build_student_copy
 from conftest import ROOT
 
 MIN_CHARS = 25  # shorter lines ("return out") are in every program, secret or not
@@ -38,8 +39,9 @@ def secret_lines(root: Path = ROOT) -> set[str]:
     The code between nbgrader's BEGIN/END SOLUTION and BEGIN/END HIDDEN TESTS
     markers of every notebook, and every line of the hidden checks next to them
     (``spec.py``, ``verdicts.py``); lines of at least ``MIN_CHARS`` characters,
-    without imports, and without text the release shows students anyway (the
-    notebook outside the markers) or that ``KNOWN_PUBLIC`` lists.
+    without imports, and without text students see anyway (the notebook outside the
+    markers, the visible checks, the package, the lectures) or that ``KNOWN_PUBLIC``
+    lists.
     """
     secret, public = set(), []
     for path in sorted(root.glob("solutions/*/*.ipynb")):
@@ -49,10 +51,31 @@ def secret_lines(root: Path = ROOT) -> set[str]:
             public.append(BLOCK.sub("", cell.source))
     for path in sorted(root.glob("solutions/*/*.py")):
         secret.update(line.strip() for line in path.read_text().splitlines())
+    # The visible checks are public by design: generated from the spec's visible tests
+    # (test_assignments checks they hold no hidden test), they run in the student's
+    # notebook. The package and the lectures are public too (the copy ships them): a
+    # solution may use a line the lecture teaches, a spec what the library holds.
+    for path in sorted(root.glob("cnn_course/course/checks/*.json")):
+        public.extend(_strings(json.loads(path.read_text())))
+    for path in sorted(root.glob("cnn_course/**/*.py")):
+        public.append(path.read_text())
+    for path in sorted(root.glob("lectures/*.ipynb")):  # what the lectures teach
+        public.extend(c.source for c in nbformat.read(path, as_version=4).cells)
     public_text = "\n".join(public)
     return {line for line in secret
             if len(line) >= MIN_CHARS and not line.startswith(("import ", "from "))
             and line not in public_text and line not in KNOWN_PUBLIC}
+
+
+def _strings(value) -> list[str]:
+    """Every string in a JSON document (the checks' code and labels)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def find_leaks(files: dict[str, bytes], secrets: set[str]) -> list[tuple[str, str]]:
@@ -189,6 +212,9 @@ def test_the_copy_installs_with_pip(built, tmp_path):
     assert out.stdout.startswith(str(target / "cnn_course")), out.stdout
     assert list((target / "cnn_course" / "weights").glob("*.pt")), "no package data"
     assert (target / "bin" / "cnn-course").is_file()
+    # JupyterLab without nbgrader's instructor tools wherever the copy is installed
+    for folder, source in STUDENT_DATA_FILES.items():
+        assert (target / folder / Path(source).name).is_file(), folder
 
 
 def test_include_list_covers_the_package_data():
@@ -202,7 +228,9 @@ def _tiny_course(root: Path, assignment_source: str) -> CourseLayout:
     """A checkout with one file for each pattern of the include list."""
     for rel in ("pyproject.toml", "environment.yml", "cnn_course/py.typed",
                 "cnn_course/__init__.py", "cnn_course/weights/w.json",
-                "cnn_course/data/__init__.py"):
+                "cnn_course/data/__init__.py", "cnn_course/course/checks/a.json",
+                "cnn_course/course/templates/base/a.j2",
+                "cnn_course/course/jupyter_student/a/a.json"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text("")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])

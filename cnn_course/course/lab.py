@@ -71,9 +71,19 @@ def lab_command(args: list[str], environ: dict[str, str] | None = None) -> list[
 
 
 def run_lab(args: list[str], student: bool = False) -> int:
-    """Run JupyterLab until it stops; return its exit code."""
+    """Run JupyterLab until it stops; return its exit code.
+
+    On POSIX this process becomes JupyterLab (``exec``): a signal sent to
+    ``cnn-course lab`` (a service manager's or a test's SIGTERM) reaches the server
+    itself, and no server outlives the command.
+    """
     env = lab_environment(student)
+    command = lab_command(args, env)
+    if os.name == "posix":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(command[0], command, env)
     try:
-        return subprocess.call(lab_command(args, env), env=env)
+        return subprocess.call(command, env=env)
     except KeyboardInterrupt:  # JupyterLab has seen the Ctrl-C too, and stopped
         return 0

@@ -194,7 +194,8 @@ def _pages(lectures: list[Lecture], assignments: list[Assignment], home: str
         for name in names:
             if name != top:
                 body += [f"## `{name}`", ""]
-            body += ["```{automodule} " + name, "```", ""]
+            # autodoc writes reStructuredText: MyST passes it on only inside eval-rst
+            body += ["```{eval-rst}", f".. automodule:: {name}", "```", ""]
         pages[f"reference/{top}.md"] = "\n".join(body)
     return pages
 

@@ -147,6 +147,7 @@ class Report:
     """What ``check()`` returns: one result per test cell, printed as it runs."""
 
     results: list[TestResult] = field(default_factory=list)
+    printed_in: int | None = None  # the IPython cell that printed its lines
 
     @property
     def ok(self) -> bool:
@@ -161,6 +162,19 @@ class Report:
 
     def __repr__(self) -> str:
         return "\n".join([r.line() for r in self.results] + [self.summary()])
+
+    def _ipython_display_(self) -> None:
+        """As the result of the cell whose ``check()`` printed its lines: nothing, so
+        the student does not read every line twice. In a later cell: its lines."""
+        if self.printed_in is None or self.printed_in != _cell_number():
+            print(repr(self))
+
+
+def _cell_number() -> int | None:
+    """The number of the IPython cell that is running; None outside IPython."""
+    ipython = sys.modules.get("IPython")  # a kernel has it loaded; never imported here
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell.execution_count if shell is not None else None
 
 
 def load_checks(assignment: str, folder: Path = CHECKS_DIR) -> dict:
@@ -229,6 +243,7 @@ class Checker:
                 raise AssertionError(report.results[0].message)
             return None
         print(report.summary(), flush=True)
+        report.printed_in = _cell_number()
         return report
 
 
