@@ -41,7 +41,7 @@ TRAIN_CPU = 90  # CPU seconds handed to train_lenet by the grader (stated in the
 TRAIN_SLACK = 30  # CPU seconds on top, for the data, the set-up and the predictions
 TEST_DIGITS = 5_000
 THRESHOLDS = (0.97, 0.985)
-VISIBLE_TRAIN, VISIBLE_TEST, VISIBLE_CPU = 600, 200, 3
+VISIBLE_TRAIN, VISIBLE_TEST, VISIBLE_CPU = 600, 200, 5
 
 
 # --- the grader's weights: the same code here and in the checks --------------------------
@@ -365,6 +365,15 @@ VISIBLE_TRAIN_CODE = IMPORTS + PREPARE + '''
 torch.manual_seed(0)
 model = nn.Sequential(nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(4), nn.Flatten(),
                       nn.Linear(8 * 7 * 7, 10))
+# Warm torch up first: the first forward, backward and optimiser step of a process
+# cost seconds of CPU that would otherwise come out of train_lenet's small budget.
+warm = nn.Sequential(nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(4), nn.Flatten(),
+                     nn.Linear(8 * 7 * 7, 10))
+for make in (torch.optim.Adam, torch.optim.SGD):
+    step = make(warm.parameters(), lr=1e-3)
+    F.cross_entropy(warm(prepare_digits(train_images[:32])),
+                    torch.from_numpy(train_labels[:32]).long()).backward()
+    step.step()
 returned = train_lenet(model, prepare_digits(train_images),
                        torch.from_numpy(train_labels).long(), cpu_seconds)
 assert returned is model, "train_lenet should return the model it was given, trained"
