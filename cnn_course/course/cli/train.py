@@ -1,4 +1,5 @@
-"""The ``cnn-course train`` and ``cnn-course pretrain`` commands.
+"""The ``cnn-course train``, ``cnn-course pretrain`` and ``cnn-course speedrun``
+commands.
 
 ``cnn-course train MODEL --dataset NAME`` trains one of the course's models on one of
 its datasets with the course's recipe (:mod:`cnn_course.training.recipes`), printing the device, progress bars and the final
@@ -8,6 +9,11 @@ that ``--resume`` continues from.
 ``cnn-course pretrain`` trains the transfer-learning backbone on a source task (by
 default CIFAR-10's six animal classes) and writes the weights and their metadata
 (data used, command, accuracy, md5) to ``cnn_course/weights/``.
+
+``cnn-course speedrun`` races the modern LeNet-5 to 99 % MNIST test accuracy on two
+CPU threads with :data:`cnn_course.training.recipes.SPEEDRUN` (lecture 08, section
+8), once per seed, and prints each seed's test accuracy and training seconds and
+their mean.
 
 The model names come from :mod:`cnn_course.models.registry` and the dataset names
 from :mod:`cnn_course.data.registry`. Heavy imports (torch, the data, those
@@ -250,6 +256,60 @@ def _cmd_pretrain(args) -> int:
     return 0
 
 
+def _cmd_speedrun(args) -> int:
+    import dataclasses
+
+    from cnn_course import data
+    from cnn_course.data import DataError
+    from cnn_course.training import fast_mode
+    from cnn_course.training.recipes import SPEEDRUN
+    from cnn_course.training.speedrun import speedrun, warm_up
+
+    if args.seeds < 1:
+        print("cnn-course speedrun: error: --seeds must be at least 1",
+              file=sys.stderr)
+        return 2
+    changes = {key: getattr(args, key) for key in ("epochs", "batch_size", "lr")
+               if getattr(args, key) is not None}
+    recipe = dataclasses.replace(SPEEDRUN, **changes)
+    num_threads = args.threads or recipe.threads
+    limit_train, limit_test = (2000, 1000) if fast_mode() else (None, None)
+    try:
+        train, test, mean, std = data.load("mnist", args.data_root,
+                                           limit_train=limit_train,
+                                           limit_test=limit_test)
+    except DataError as err:
+        print(f"cnn-course speedrun: error: {err}", file=sys.stderr)
+        return 2
+    print(f"speedrun: modern LeNet-5 on {train.name} ({len(train):,} images), "
+          f"{recipe.epochs:g} epochs of batches of {recipe.batch_size}, "
+          f"{recipe.optimizer} lr {recipe.lr:g}, label smoothing "
+          f"{recipe.label_smoothing:g}; {num_threads} CPU "
+          f"thread{'s' if num_threads != 1 else ''}"
+          + (" (fast mode: CNN_COURSE_FAST=1)" if fast_mode() else ""), flush=True)
+    seconds = warm_up(recipe.batch_size, num_threads=num_threads)
+    print(f"warm-up (one-time kernel set-up, not timed as training): {seconds:.2f} s")
+    results = []
+    for seed in range(args.seed, args.seed + args.seeds):
+        try:
+            result = speedrun(train, test, mean, std, recipe, seed=seed,
+                              num_threads=num_threads)
+        except ValueError as err:
+            print(f"cnn-course speedrun: error: {err}", file=sys.stderr)
+            return 2
+        results.append(result)
+        print(f"seed {seed}: test accuracy {100 * result.acc:.2f} %, training "
+              f"{result.seconds:.2f} s ({result.steps} steps)", flush=True)
+    accs = [r.acc for r in results]
+    mean_acc = sum(accs) / len(accs)
+    mean_seconds = sum(r.seconds for r in results) / len(results)
+    reached = sum(acc >= recipe.target for acc in accs)
+    print(f"mean of {len(results)} seeds: test accuracy {100 * mean_acc:.2f} %, "
+          f"training {mean_seconds:.2f} s; lowest {100 * min(accs):.2f} %; "
+          f"{reached} of {len(results)} reached {100 * recipe.target:g} %")
+    return 0
+
+
 def _command(args, name: str) -> str:
     """The command line that repeats this run (every option that was set)."""
     parts = ["cnn-course", name]
@@ -301,7 +361,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(sub) -> None:
-    """Register ``train`` and ``pretrain`` on the ``cnn-course`` subparsers."""
+    """Register ``train``, ``pretrain`` and ``speedrun`` on the ``cnn-course``
+    subparsers."""
     p = sub.add_parser("train", help="train a model on a dataset and save a checkpoint")
     # a metavar, so that building the parser does not list (import) the models
     p.add_argument("model", choices=_Names(_model_names), metavar="MODEL",
@@ -330,3 +391,23 @@ def add_parsers(sub) -> None:
                    "cnn_course/weights/)")
     _common(p)
     p.set_defaults(func=_cmd_pretrain)
+
+    p = sub.add_parser("speedrun",
+                       help="race the modern LeNet-5 to 99 %% MNIST test accuracy on "
+                       "the CPU, once per seed")
+    p.add_argument("--seeds", type=int, default=5,
+                   help="how many seeds to race (default 5: the race is their mean)")
+    p.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
+    # the defaults are the recipe's (cnn_course.training.recipes.SPEEDRUN), printed
+    # when the command starts: importing the recipe here would import torch
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: the recipe's)")
+    p.add_argument("--epochs", type=float, default=None,
+                   help="default: the recipe's (a fraction of an epoch is allowed)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="default: the recipe's")
+    p.add_argument("--lr", type=float, default=None,
+                   help="the peak learning rate (default: the recipe's)")
+    p.add_argument("--data-root", default=None,
+                   help="the data folder (default: $CNN_COURSE_DATA, else the cache)")
+    p.set_defaults(func=_cmd_speedrun)
