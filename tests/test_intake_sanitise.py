@@ -18,8 +18,11 @@ def release(layout):
 
 
 @pytest.fixture(scope="module")
-def full(layout):
-    return nbformat.read(layout.examples / "01_convolution" / "full_solution" / NB, 4)
+def full(layout, tmp_path_factory):
+    from cnn_course.course.grading.examples import write_examples
+
+    folder = write_examples(layout, "01_convolution", tmp_path_factory.mktemp("examples"))
+    return nbformat.read(folder / "full_solution" / NB, 4)
 
 
 def _ids(nb, **flags):
@@ -110,7 +113,7 @@ def test_lms_zip_is_sorted_by_student_and_unsafe_entries_are_skipped(tmp_path, f
         zf.writestr("../../escape_1_2_evil.ipynb", text)
         zf.writestr("__MACOSX/jsmith_1_2_x.ipynb", text)
     entries = student_entries(archive, tmp_path / "work")
-    assert [e.name for e in entries] == ["Jane Roe_4444", "adoe_late_222", "jsmith_12345"]
+    assert [e.name for e in entries] == ["Jane Roe_4444", "adoe_222", "jsmith_12345"]
     assert all(e.error is None and e.folder.is_dir() for e in entries)
     assert not (tmp_path / "escape_1_2_evil.ipynb").exists()
     assert sorted(p.name for p in (tmp_path / "work").rglob("*evil*")) == []
