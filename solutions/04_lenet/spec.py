@@ -33,7 +33,7 @@ from cnn_course.course.spec import (
     run,
 )
 from cnn_course.course.spec.weights import GRADER_WEIGHTS as WEIGHTS
-from cnn_course.course.spec.weights import grader_weights
+from cnn_course.course.spec.weights import NAMES, NAMES_HINT, PARAMS, grader_weights
 from cnn_course.models.lenet import C3_TABLE, LeNet5, PartialConv2d, ScaledTanh, Subsampling
 from cnn_course.models.lenet import rbf_prototypes
 
@@ -99,15 +99,6 @@ try:
 finally:
     torch.set_default_dtype(previous)
 '''
-NAMES = '''
-model = eval(build)
-result = sorted([name, list(t.shape)] for name, t in model.state_dict().items())
-'''
-PARAMS = '''
-model = eval(build)
-result = sum(p.numel() for p in model.parameters())
-'''
-NAMES_HINT = "the names must be exactly the notebook's (print(model.state_dict().keys()))"
 
 
 def _module_case(build, reference, x, seed, label, rename=None, **options):

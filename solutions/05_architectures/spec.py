@@ -23,7 +23,7 @@ from torch import nn
 from cnn_course import analysis
 from cnn_course.course.spec import SOLUTION, Assignment, Example, Limits, Part, Test, run
 from cnn_course.course.spec.weights import GRADER_WEIGHTS as WEIGHTS
-from cnn_course.course.spec.weights import grader_weights
+from cnn_course.course.spec.weights import NAMES, NAMES_HINT, PARAMS, grader_weights
 from cnn_course.models.googlenet import Inception as ReferenceInception
 from cnn_course.models.resnet import BasicBlock as ReferenceBasicBlock
 from cnn_course.models.resnet import Bottleneck as ReferenceBottleneck
@@ -96,15 +96,6 @@ try:
 finally:
     torch.set_default_dtype(previous)
 '''
-NAMES = '''
-model = eval(build)
-result = sorted([name, list(t.shape)] for name, t in model.state_dict().items())
-'''
-PARAMS = '''
-model = eval(build)
-result = sum(p.numel() for p in model.parameters())
-'''
-NAMES_HINT = "the names must be exactly the notebook's (print(model.state_dict().keys()))"
 
 
 def _module_case(build: str, reference: nn.Module, x: np.ndarray, seed: int, mode: str,

@@ -40,3 +40,16 @@ def grader_weights(entries, seed):
 _scope: dict = {"np": np, "torch": torch}
 exec(GRADER_WEIGHTS, _scope)  # noqa: S102 (the course's own source, above)
 grader_weights = _scope["grader_weights"]
+
+
+# Checks of a module part that the specs share (``run(NAMES, {"build": ...})``): its
+# state dict's names and shapes, and its parameter count.
+NAMES = '''
+model = eval(build)
+result = sorted([name, list(t.shape)] for name, t in model.state_dict().items())
+'''
+PARAMS = '''
+model = eval(build)
+result = sum(p.numel() for p in model.parameters())
+'''
+NAMES_HINT = "the names must be exactly the notebook's (print(model.state_dict().keys()))"
