@@ -386,9 +386,17 @@ def _stray_processes(marker: str) -> list[str]:
     return [line for line in out.splitlines() if marker in line and "ps -eo" not in line]
 
 
-def _setuid_files(folder: Path) -> list[str]:
+def _session_temp(factory) -> Path:
+    """This pytest run's temp folder, every xdist worker's included."""
+    base = factory.getbasetemp()
+    return base.parent if base.name.startswith("popen-gw") else base
+
+
+def _setuid_files(folder: Path, skip: Path | None = None) -> list[str]:
+    """Setuid files under ``folder``, not looking inside ``skip``."""
     found = []
-    for top, _, files in os.walk(folder):
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if skip is None or Path(top, d) != skip]
         for name in files:
             path = Path(top) / name
             try:
@@ -558,7 +566,10 @@ def hostile(layout, tmp_path_factory, listener):
         "started": started,
         "secrets": secrets,
         "workspace": workspace,
-        "setuid_on_host": _setuid_files(tmp) + _setuid_files(Path(tempfile.gettempdir())),
+        # the host's temp folder, but not the other tests' folders (one of them makes
+        # a setuid file of its own on purpose); this fixture's folder is scanned whole
+        "setuid_on_host": _setuid_files(tmp) + _setuid_files(
+            Path(tempfile.gettempdir()), skip=_session_temp(tmp_path_factory)),
     }
 
 
