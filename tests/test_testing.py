@@ -254,3 +254,36 @@ def test_run_case_reports_cpu_timeouts_and_shortcuts():
     assert outcome == {"status": "shortcut", "names": ["numpy.pad"],
                        "cpu": outcome["cpu"]}
     assert run_case({"func": "missing"}, {})["ename"] == "NameError"
+
+
+WARM_UP_SCRIPT = '''
+import sys
+from cnn_course.course.testing.check import warm_up
+warm_up()
+assert "torch" not in sys.modules, "warm_up imported torch"
+import torch
+torch.manual_seed(3)
+state = torch.get_rng_state().clone()
+warm_up()
+assert torch.equal(state, torch.get_rng_state()), "warm_up moved the random state"
+known = set(sys.modules)
+model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4),
+                            torch.nn.Flatten(), torch.nn.LazyLinear(3))
+for make in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW):
+    model(torch.randn(2, 1, 6, 6)).sum().backward()
+    make(model.parameters(), lr=0.1).step()
+late = sorted(m for m in set(sys.modules) - known if m.startswith("torch"))
+assert not late, f"imported only at the first timed step: {late[:5]}"
+print("OK")
+'''
+
+
+def test_warm_up_leaves_nothing_for_the_first_timed_training_step():
+    """A fresh process's first backward and optimiser step import torch machinery for
+    seconds of CPU; warm_up (run before any timed call, by check() and by the grader's
+    runner) must have done it, without touching torch's random state."""
+    import subprocess
+
+    run = subprocess.run([sys.executable, "-c", WARM_UP_SCRIPT], capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0 and run.stdout.strip() == "OK", run.stderr[-2000:]
