@@ -386,9 +386,13 @@ def _stray_processes(marker: str) -> list[str]:
     return [line for line in out.splitlines() if marker in line and "ps -eo" not in line]
 
 
-def _session_temp(factory) -> Path:
-    """This pytest run's temp folder, every xdist worker's included."""
+def _pytest_temp(factory) -> Path:
+    """pytest's temp folder for this user: the tests' own folders, of this run (every
+    xdist worker) and of the earlier runs pytest keeps."""
     base = factory.getbasetemp()
+    for folder in (base, *base.parents):
+        if folder.name.startswith("pytest-of-"):
+            return folder
     return base.parent if base.name.startswith("popen-gw") else base
 
 
@@ -566,10 +570,11 @@ def hostile(layout, tmp_path_factory, listener):
         "started": started,
         "secrets": secrets,
         "workspace": workspace,
-        # the host's temp folder, but not the other tests' folders (one of them makes
-        # a setuid file of its own on purpose); this fixture's folder is scanned whole
+        # the host's temp folder, but not the tests' folders (test_sandbox makes a
+        # setuid-nobody file on purpose, maybe while this runs); this fixture's folder
+        # is scanned whole
         "setuid_on_host": _setuid_files(tmp) + _setuid_files(
-            Path(tempfile.gettempdir()), skip=_session_temp(tmp_path_factory)),
+            Path(tempfile.gettempdir()), skip=_pytest_temp(tmp_path_factory)),
     }
 
 

@@ -153,6 +153,7 @@ def test_files_made_inside_a_writable_bind_cannot_become_setuid_root(tmp_path):
         }))
         """, str(out))
     planted = (out / "id").stat()
+    (out / "id").unlink()  # leave no setuid file behind for later scans of /tmp
     assert planted.st_uid == _expected_uid()
     assert seen["chown"] in ("EPERM", "EINVAL")
     assert not (planted.st_uid == 0 and planted.st_mode & stat.S_ISUID)
