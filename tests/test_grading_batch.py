@@ -210,3 +210,32 @@ def test_a_cell_is_limited_by_cpu_time_not_wall_time(tmp_path):
     assert "CPU time" in nb.cells[1].outputs[-1].evalue
     assert nb.cells[2].outputs[0].text.strip() == "True 1"
     assert "notebook_error" not in resources["cnn_course"]
+
+
+def test_a_kernel_that_stops_answering_is_stopped_not_waited_for(tmp_path, monkeypatch):
+    """A kernel that hangs where no CPU limit reaches (here it stops itself; a
+    submission that patches builtins hangs IPython's own shutdown the same way) is
+    stopped once its heartbeat has been silent for the grace period, not after the
+    cell's wall-clock backstop. A cell that sleeps longer than the grace, with the
+    heartbeat beating, is left alone."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    import cnn_course.course.grading.execute as execute
+    from cnn_course.course.grading.sandbox import detect
+
+    if not detect().sandboxed:
+        pytest.skip("the watchdog reads the sandbox's CPU and needs bubblewrap")
+    monkeypatch.setattr(execute, "HEARTBEAT_GRACE", 3.0)
+    nb = new_notebook(cells=[
+        new_code_cell("import time; time.sleep(6); slept = True"),
+        new_code_cell("import os, signal; os.kill(os.getpid(), signal.SIGSTOP)"),
+        new_code_cell("print('after')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    ex = execute.SandboxedExecute(sandboxed=True, cell_cpu=1.5)
+    resources = {"metadata": {"path": str(tmp_path)}}
+    ex.preprocess(nb, resources)
+    assert not [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    # the watchdog's reason, not the backstop's CellTimeoutError
+    assert "no heartbeat for 3 s" in resources["cnn_course"]["notebook_error"]
+    assert nb.cells[2].outputs[0].ename == "NotRun"

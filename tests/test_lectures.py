@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from cnn_course.course.notebooks import build_lectures
+from cnn_course.course.notebooks import build_lectures, resolve_lectures
 
 LECTURES = sorted((ROOT / "lectures").glob("[0-9][0-9]_*.ipynb"))
 
@@ -78,3 +78,13 @@ def test_failed_lecture_is_reported_not_fatal(tmp_path, capsys):
     nbformat.write(nb, bad / "99_broken.ipynb")
     assert not build_lectures(bad, tmp_path / "out")
     assert "FAILED 99_broken.ipynb: CellExecutionError" in capsys.readouterr().out
+
+
+def test_lectures_are_named_by_number_stem_or_file_and_unknown_names_fail_first():
+    lectures = ROOT / "lectures"
+    by_number = resolve_lectures(lectures, ["10", "03_convolution", "01_fully_connected.ipynb"])
+    assert [p.name for p in by_number] == ["10_architectures.ipynb", "03_convolution.ipynb",
+                                           "01_fully_connected.ipynb"]
+    assert resolve_lectures(lectures) == LECTURES
+    with pytest.raises(ValueError, match="no lecture '99'.*one of 01_fully_connected"):
+        resolve_lectures(lectures, ["03", "99"])

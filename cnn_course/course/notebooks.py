@@ -73,7 +73,7 @@ def build_lectures(lectures: Path, out: Path, html: bool = False,
     if html:  # the pages' maths renders offline, from a copy of MathJax next to them
         copy_mathjax(out)
         exporter = html_exporter(mathjax_url=relative_url())
-    paths = [lectures / n for n in names] if names else sorted(lectures.glob("[0-9]*.ipynb"))
+    paths = resolve_lectures(lectures, names)
     ok = True
     for path in paths:
         started = time.perf_counter()
@@ -91,6 +91,27 @@ def build_lectures(lectures: Path, out: Path, html: bool = False,
         print(f"ran {path.name} in {time.perf_counter() - started:.1f} s "
               f"({_children_cpu() - cpu_before:.1f} s of kernel CPU) -> {out / path.name}")
     return ok
+
+
+def resolve_lectures(lectures: Path, names: list[str] | None = None) -> list[Path]:
+    """The lecture notebooks that ``names`` mean, in the order given (all when empty).
+
+    A name is a file name (``10_architectures.ipynb``), its stem (``10_architectures``)
+    or its number (``10``). An unknown name raises ``ValueError`` listing the lectures
+    there are, before anything runs."""
+    available = sorted(lectures.glob("[0-9]*.ipynb"))
+    if not names:
+        return available
+    paths = []
+    for name in names:
+        matches = [p for p in available
+                   if name in (p.name, p.stem) or p.stem.split("_", 1)[0] == name]
+        if len(matches) != 1:
+            raise ValueError(f"no lecture {name!r} in {lectures}: expected a number, "
+                             f"a name or a file name, one of "
+                             f"{', '.join(p.stem for p in available)}")
+        paths.append(matches[0])
+    return paths
 
 
 def _children_cpu() -> float:

@@ -70,8 +70,12 @@ def _cmd_demo(args) -> int:
 def _cmd_lectures(args) -> int:
     from ..notebooks import build_lectures
 
-    ok = build_lectures(find_layout(args.course_root).root / "lectures", args.out,
-                        html=args.html, names=args.names)
+    try:
+        ok = build_lectures(find_layout(args.course_root).root / "lectures", args.out,
+                            html=args.html, names=args.names)
+    except ValueError as err:  # an unknown lecture name
+        print(f"cnn-course lectures: {err}", file=sys.stderr)
+        return 2
     return 0 if ok else 1
 
 
@@ -161,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("lectures", help="execute the lecture notebooks into a build folder")
-    p.add_argument("names", nargs="*", help="lecture files (default: all)")
+    p.add_argument("names", nargs="*", help="lectures by number (10), name (10_architectures) or file (default: all)")
     p.add_argument("--out", type=Path, default=Path("_build/lectures"))
     p.add_argument("--html", action="store_true", help="also write HTML")
     p.set_defaults(func=_cmd_lectures)

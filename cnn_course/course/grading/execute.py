@@ -37,6 +37,10 @@ from .kernel_limits import ENV as CELL_CPU_ENV
 from .sandbox import SandboxKernelManager, prepare_kernel_manager
 
 WALL_FACTOR = 10  # the wall-clock backstop per cell: this many times its CPU limit + 60 s
+# A kernel whose heartbeat (a zmq echo thread that needs neither the GIL nor a free CPU)
+# stays silent this long is hung, e.g. stuck shutting itself down: stop it rather than
+# wait out the wall-clock backstop. Load delays a beat by milliseconds, not by this.
+HEARTBEAT_GRACE = 30.0
 EXTENSION = "--ext=cnn_course.course.grading.kernel_limits"
 
 
@@ -177,7 +181,7 @@ class SandboxedExecute(Execute):
             not_run(cell, self._stopped)
             return cell, resources
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        with self._cpu_watchdog(self.cell_cpu + self._test_cpu.get(grade_id, 0)):
+        with self._watchdog(self.cell_cpu + self._test_cpu.get(grade_id, 0)):
             result = super().preprocess_cell(cell, resources, index)
         cpu = self._kernel_cpu()
         if cpu is not None:
@@ -185,9 +189,12 @@ class SandboxedExecute(Execute):
         return result
 
     @contextmanager
-    def _cpu_watchdog(self, budget: float):
+    def _watchdog(self, budget: float, poll: float = 0.5):
         """Kill a kernel whose cell ignores its CPU-time interrupt (it catches or blocks
-        SIGPROF): the sandbox's cgroup counts the CPU, so load cannot trigger this."""
+        SIGPROF), or whose heartbeat has been silent for ``HEARTBEAT_GRACE`` seconds (a
+        kernel hung outside any cell, which no CPU limit catches). The sandbox's cgroup
+        counts the CPU and the heartbeat needs no CPU to speak of, so load triggers
+        neither."""
         box = getattr(getattr(self, "km", None), "sandbox", None)
         start = box.cpu_seconds() if box is not None else None
         if start is None:
@@ -195,13 +202,24 @@ class SandboxedExecute(Execute):
             return
         done = threading.Event()
         allowed = budget * 1.5 + 5
+        heartbeat = getattr(getattr(self, "kc", None), "hb_channel", None)
 
         def watch():
-            while not done.wait(0.5):
+            silent_since = None
+            while not done.wait(poll):
                 used = box.cpu_seconds()
                 if used is not None and used - start > allowed:
                     self._stopped = (f"a cell ignored its {self.cell_cpu:g} s CPU limit; "
                                      "the kernel was stopped")
+                    box.kill()
+                    return
+                if heartbeat is None or not heartbeat.is_alive() or heartbeat.is_beating():
+                    silent_since = None
+                    continue
+                silent_since = silent_since or time.monotonic()
+                if time.monotonic() - silent_since > HEARTBEAT_GRACE:
+                    self._stopped = (f"the kernel stopped answering (no heartbeat for "
+                                     f"{HEARTBEAT_GRACE:g} s); it was stopped")
                     box.kill()
                     return
 
