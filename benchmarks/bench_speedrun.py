@@ -1,6 +1,6 @@
 """The LeNet-5 speedrun against the course's recipe, on the CPU, in one process.
 
-Run:  python benchmarks/bench_speedrun.py [--seeds 5] [--threads 2]
+Run:  python benchmarks/bench_speedrun.py [--seeds 5] [--threads 2] [--ladder]
 
 For every seed it trains the modern LeNet-5 on the whole of MNIST twice: first with
 the course's recipe cut to 2 epochs (``default_run``: ``fit``, Nesterov SGD, cosine,
@@ -15,6 +15,11 @@ when its test accuracy reached 99 %), the default's accuracy and time, then the
 means, the lowest speedrun accuracy and the ratio of the mean times. The machine's
 load average is printed before and after: on a shared machine, run it more than
 once.
+
+With ``--ladder`` it measures lecture 08's table instead: the yardstick and every
+rung of :func:`cnn_course.training.speedrun.ladder` for every seed, then per rung the
+mean and lowest test accuracy, the mean training time and the speed-up over the
+yardstick.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import torch
 
 from cnn_course import data
 from cnn_course.training.recipes import SPEEDRUN
-from cnn_course.training.speedrun import default_run, speedrun, warm_up
+from cnn_course.training.speedrun import default_run, ladder, speedrun, warm_up
 
 
 def load_average() -> str:
@@ -43,6 +48,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=SPEEDRUN.threads)
     parser.add_argument("--data-root", default=None,
                         help="default: $CNN_COURSE_DATA, else the cache")
+    parser.add_argument("--ladder", action="store_true",
+                        help="measure every rung of the ladder (lecture 08's table)")
     args = parser.parse_args()
 
     train, test, mean, std = data.load("mnist", args.data_root)
@@ -51,6 +58,9 @@ def main() -> None:
     print(f"speedrun: {SPEEDRUN}")
     warm = warm_up(SPEEDRUN.batch_size, num_threads=args.threads)
     print(f"warm-up (not counted): {warm:.2f} s\n")
+    if args.ladder:
+        measure_ladder(train, test, mean, std, args.seeds, args.threads)
+        return
 
     print(f"{'seed':>4}  {'speedrun acc':>12}  {'time-to-99 %':>12}  "
           f"{'default acc':>11}  {'default s':>9}")
@@ -84,6 +94,31 @@ def main() -> None:
           f"training time {base_s:.2f} s")
     print(f"ratio of mean times, default / speedrun: {base_s / fast_s:.2f}x; "
           f"{load_average()}")
+
+
+def measure_ladder(train, test, mean, std, seeds: int, threads: int) -> None:
+    """Lecture 08's table: every rung for every seed, the rungs taking turns."""
+    rungs = [("the course's recipe, 2 epochs", None), *ladder()]
+    runs = {name: [] for name, _ in rungs}
+    for seed in range(seeds):
+        for name, recipe in rungs:
+            run = (default_run(train, test, mean, std, epochs=2, seed=seed,
+                               num_threads=threads) if recipe is None else
+                   speedrun(train, test, mean, std, recipe, seed=seed,
+                            num_threads=threads))
+            runs[name].append(run)
+        print(f"seed {seed}: " + ", ".join(f"{100 * r[-1].acc:.2f} %"
+                                           for r in runs.values()), flush=True)
+    base = sum(r.seconds for r in runs[rungs[0][0]]) / seeds
+    print(f"\n| row | what changes | steps | mean test accuracy | lowest | seconds "
+          f"| speed-up |\n| --- | --- | --- | --- | --- | --- | --- |")
+    for row, (name, done) in enumerate(runs.items()):
+        seconds = sum(r.seconds for r in done) / seeds
+        print(f"| {row} | {name} | {done[0].steps} | "
+              f"{100 * sum(r.acc for r in done) / seeds:.2f} % | "
+              f"{100 * min(r.acc for r in done):.2f} % | {seconds:.2f} | "
+              f"{base / seconds:.2f}x |")
+    print(load_average())
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from cnn_course.course.cli import build_parser, main
 from cnn_course.training.recipes import SPEEDRUN
 from cnn_course.training.speedrun import (
     default_run,
+    ladder,
     prepare,
     speedrun,
     threads,
@@ -84,6 +85,46 @@ def test_a_fraction_of_an_epoch_stops_in_the_middle_and_follows_the_schedule():
     assert lrs[-1] < 0.05 * recipe.lr
     assert all(a <= b for a, b in zip(lrs[:peak], lrs[1:peak + 1]))  # warm-up
     assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:]))  # then decay
+
+
+def test_the_ladder_adds_one_trick_per_rung_and_ends_at_the_speedrun():
+    """Lecture 08's table: from the yardstick's SGD (same learning rate, 2 epochs)
+    to SPEEDRUN, each rung changing what its name says and nothing else."""
+    from cnn_course.training.recipes import recipe
+
+    rungs = ladder()
+    names = [name for name, _ in rungs]
+    assert rungs[-1][1] == SPEEDRUN and len(set(names)) == len(names) == 5
+    first = rungs[0][1]
+    assert (first.optimizer, first.lr, first.epochs) == (
+        "sgd", recipe("lenet5-modern", colour=False)["lr"], 2)
+    assert not first.channels_last and first.label_smoothing == 0
+    changed = [{f.name for f in dataclasses.fields(SPEEDRUN)
+                if getattr(a, f.name) != getattr(b, f.name)}
+               for (_, a), (_, b) in zip(rungs, rungs[1:])]
+    assert changed == [{"channels_last"}, {"optimizer", "lr", "warmup_epochs"},
+                       {"label_smoothing"}, {"epochs"}]
+
+
+def test_channels_last_is_the_same_network_stored_otherwise():
+    """The speedrun's model is channels-last in memory and learns what the usual
+    layout learns, up to rounding."""
+    from cnn_course.data import ImageDataset
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (256, 1, 28, 28), dtype=torch.uint8, generator=generator)
+    labels = torch.randint(0, 10, (256,), generator=generator)
+    digits = ImageDataset(images, labels, [str(d) for d in range(10)])
+    runs = {}
+    for layout in (False, True):
+        recipe = dataclasses.replace(SPEEDRUN, batch_size=32, epochs=1, channels_last=layout)
+        runs[layout] = speedrun(digits, digits, (0.5,), (0.25,), recipe, seed=0)
+    # C3's weights (16, 6, 5, 5): more than one input channel, so the layouts differ
+    c3 = next(p for p in runs[True].model.parameters() if p.dim() == 4 and p.shape[1] > 1)
+    assert c3.is_contiguous(memory_format=torch.channels_last)
+    assert not c3.is_contiguous()
+    for a, b in zip(runs[False].model.parameters(), runs[True].model.parameters()):
+        assert torch.allclose(a, b, atol=1e-3), "the layouts trained different networks"
 
 
 def test_too_few_images_for_one_batch_is_explained():
