@@ -188,23 +188,28 @@ def test_reasons_wrap_at_words_in_the_table():
     assert " ".join(" ".join(body).split()[5:]) == " ".join(reason.split())
 
 
-def test_a_cell_is_limited_by_cpu_time_not_wall_time(tmp_path):
-    """A sleeping cell (no CPU) runs past the limit; a spinning one is stopped and the
-    notebook goes on, keeping what the cell defined before it was stopped."""
+def _execute(tmp_path, *sources, sandboxed=None):
+    """Run cells of ``sources`` through the grader's kernel step with a 1.5 s CPU limit
+    per cell; return the notebook and the step's resources."""
     from nbformat.v4 import new_code_cell, new_notebook
 
     from cnn_course.course.grading.execute import SandboxedExecute
     from cnn_course.course.grading.sandbox import detect
 
-    nb = new_notebook(cells=[
-        new_code_cell("import time; time.sleep(2.5); slept = True"),
-        new_code_cell("kept = 1\nwhile True:\n    pass"),
-        new_code_cell("print(slept, kept)")])
+    nb = new_notebook(cells=[new_code_cell(source) for source in sources])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    ex = SandboxedExecute(sandboxed=detect().sandboxed, cell_cpu=1.5)
+    sandboxed = detect().sandboxed if sandboxed is None else sandboxed
     resources = {"metadata": {"path": str(tmp_path)}}
-    ex.preprocess(nb, resources)
+    SandboxedExecute(sandboxed=sandboxed, cell_cpu=1.5).preprocess(nb, resources)
+    return nb, resources
+
+
+def test_a_cell_is_limited_by_cpu_time_not_wall_time(tmp_path):
+    """A sleeping cell (no CPU) runs past the limit; a spinning one is stopped and the
+    notebook goes on, keeping what the cell defined before it was stopped."""
+    nb, resources = _execute(tmp_path, "import time; time.sleep(2.5); slept = True",
+                             "kept = 1\nwhile True:\n    pass", "print(slept, kept)")
     assert not [o for o in nb.cells[0].outputs if o.output_type == "error"]
     assert nb.cells[1].outputs[-1].ename == "TimeoutError"
     assert "CPU time" in nb.cells[1].outputs[-1].evalue
@@ -218,23 +223,15 @@ def test_a_kernel_that_stops_answering_is_stopped_not_waited_for(tmp_path, monke
     stopped once its heartbeat has been silent for the grace period, not after the
     cell's wall-clock backstop. A cell that sleeps longer than the grace, with the
     heartbeat beating, is left alone."""
-    from nbformat.v4 import new_code_cell, new_notebook
-
     import cnn_course.course.grading.execute as execute
     from cnn_course.course.grading.sandbox import detect
 
     if not detect().sandboxed:
         pytest.skip("the watchdog reads the sandbox's CPU and needs bubblewrap")
     monkeypatch.setattr(execute, "HEARTBEAT_GRACE", 3.0)
-    nb = new_notebook(cells=[
-        new_code_cell("import time; time.sleep(6); slept = True"),
-        new_code_cell("import os, signal; os.kill(os.getpid(), signal.SIGSTOP)"),
-        new_code_cell("print('after')")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    ex = execute.SandboxedExecute(sandboxed=True, cell_cpu=1.5)
-    resources = {"metadata": {"path": str(tmp_path)}}
-    ex.preprocess(nb, resources)
+    nb, resources = _execute(tmp_path, "import time; time.sleep(6); slept = True",
+                             "import os, signal; os.kill(os.getpid(), signal.SIGSTOP)",
+                             "print('after')", sandboxed=True)
     assert not [o for o in nb.cells[0].outputs if o.output_type == "error"]
     # the watchdog's reason, not the backstop's CellTimeoutError
     assert "no heartbeat for 3 s" in resources["cnn_course"]["notebook_error"]
