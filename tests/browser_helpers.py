@@ -169,9 +169,11 @@ def open_notebook(page, lab: Lab, name: str) -> None:
 def click_unless_a_dialog(page, target) -> None:
     """Click ``target``. JupyterLab asks "Select Kernel" when a notebook's kernel took
     long to start (a busy machine): answer it as a student would, with the preferred
-    kernel it offers. Any other dialog over the page fails the test, naming it."""
+    kernel it offers. Any other dialog over the page fails the test, naming it, and
+    so does a target that stays unclickable for ``WAIT_MS``."""
     from playwright.sync_api import TimeoutError as PageTimeout
 
+    deadline = time.monotonic() + WAIT_MS / 1000
     while True:
         try:
             target.click(timeout=30_000)
@@ -179,6 +181,9 @@ def click_unless_a_dialog(page, target) -> None:
         except PageTimeout:
             dialog = page.locator(".jp-Dialog")
             if not dialog.count():
+                if time.monotonic() > deadline:
+                    screenshot(page, "unclickable")
+                    raise
                 continue
             text = dialog.first.inner_text()
             if text.strip().startswith("Select Kernel"):
