@@ -4,9 +4,14 @@ by the trusted runner (sandboxed where this machine can)."""
 from __future__ import annotations
 
 import copy
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import nbformat
+import pytest
 
 from conftest import ROOT
 from cnn_course.course.grading.sandbox import detect
@@ -53,6 +58,72 @@ def solution_namespace(name: str) -> dict:
             exec(re.sub(r"### (BEGIN|END) SOLUTION", "", cell.source), namespace)
     return namespace
 
+
+
+# --- the spec's examples, graded end to end ----------------------------------------------
+
+def nbgrader_course(tmp_path: Path) -> Path:
+    """A course folder whose nbgrader_config.py is the course's configuration."""
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "nbgrader_config.py").write_text(
+        "from cnn_course.course.grading.config import configure\n"
+        f"configure(get_config(), workspace={str(course)!r}, "
+        f"solutions={str(ROOT / 'solutions')!r}, release={str(course / 'release')!r})\n")
+    return course
+
+
+def autograde(course: Path, assignment: str) -> None:
+    """Plain ``nbgrader generate_assignment`` and ``nbgrader autograde`` in ``course``."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    nbgrader = str(Path(sys.executable).with_name("nbgrader"))
+    for command in (["generate_assignment", assignment, "--force"], ["autograde", assignment]):
+        run = subprocess.run([nbgrader, *command], cwd=course, env=env, capture_output=True,
+                             text=True)
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+
+
+def example_tests(name: str):
+    """The two end-to-end tests every assignment's test file binds:
+
+        test_each_example_earns_its_declared_score, \
+            test_plain_nbgrader_autograde_agrees = example_tests(NAME)
+
+    The examples are graded once (the ``graded_examples`` fixture), in the worker that
+    runs this file: each assignment's file is its own unit of ``--dist loadfile``.
+    """
+    examples = load_spec(ROOT / "solutions", name).examples
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("example", examples, ids=lambda e: e.name)
+    def test_each_example_earns_its_declared_score(graded_examples, example):
+        row = graded_examples(name).rows[example.name]
+        assert (row.score, row.status) == (example.score, example.status), row
+        assert example.reason in row.reason, row
+
+    @pytest.mark.slow
+    def test_plain_nbgrader_autograde_agrees(graded_examples, tmp_path):
+        """`nbgrader autograde` and `cnn-course grade` give one score to a partly
+        written submission and to the spec's first realistic mistake."""
+        mistakes = [e.name for e in examples
+                    if e.name not in ("blank", "full_solution", "partly_correct")]
+        students = ["partly_correct", mistakes[0]]
+        graded = graded_examples(name)
+        course = nbgrader_course(tmp_path)
+        (nb,) = [p.name for p in (ROOT / "assignments" / name).glob("*.ipynb")]
+        for student in students:
+            target = course / "submitted" / student / name
+            target.mkdir(parents=True)
+            (target / nb).write_bytes((graded.out / "subs" / student / nb).read_bytes())
+        autograde(course, name)
+
+        from nbgrader.api import Gradebook
+
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+            scores = {s: gb.find_submission(name, s).score for s in students}
+        assert scores == {s: graded.rows[s].score for s in students}
+
+    return test_each_example_earns_its_declared_score, test_plain_nbgrader_autograde_agrees
 
 # Student code that hunts for held-back labels: every frame's variables, every module,
 # every file it can list, encoded arrays included. ``_hunt(pick)`` returns the first

@@ -36,25 +36,30 @@ def _seed():
 
 @pytest.fixture(scope="session")
 def graded_examples(layout, tmp_path_factory):
-    """Every example of every assignment, graded once by `cnn-course grade`.
+    """``graded_examples(name)``: every example of assignment ``name``, graded once per
+    session (per xdist worker) by `cnn-course grade`, in a workspace of its own.
 
-    ``.out`` is the folder (``<assignment>/grades.csv``, ``01_convolution/feedback/``,
-    ``ws/`` the nbgrader workspace, ``subs/<assignment>/<example>/``); ``.rows`` maps
-    (assignment, example) to its CSV row.
+    Each assignment's examples are asked for by one test file only (``--dist loadfile``
+    keeps a file on one worker), so no assignment is graded twice. The result's
+    ``.out`` is the folder (``grades.csv``, ``feedback/`` for 01, ``ws/`` the nbgrader
+    workspace, ``subs/<example>/``); ``.rows`` maps each example's name to its CSV row.
     """
     from types import SimpleNamespace
 
     from cnn_course.course.grading.examples import write_examples
     from cnn_course.course.grading.grade import grade
 
-    out = tmp_path_factory.mktemp("examples")
-    rows = {}
-    names = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/spec.py"))
-    for name in names:
-        subs = write_examples(layout, name, out / "subs" / name)
-        for row in grade(layout, name, subs, out / name / "grades.csv",
-                         workspace=out / "ws", progress=False, jobs=2,
+    done = {}
+
+    def graded(name: str) -> SimpleNamespace:
+        if name not in done:
+            out = tmp_path_factory.mktemp(f"examples_{name}")
+            subs = write_examples(layout, name, out / "subs")
+            rows = grade(layout, name, subs, out / "grades.csv", workspace=out / "ws",
+                         progress=False, jobs=2,
                          feedback=name == "01_convolution",  # the feedback tests read 01's
-                         allow_unsandboxed=True, similarity=False, log=lambda *a: None):
-            rows[name, row.student_id] = row
-    return SimpleNamespace(out=out, rows=rows)
+                         allow_unsandboxed=True, similarity=False, log=lambda *a: None)
+            done[name] = SimpleNamespace(out=out, rows={r.student_id: r for r in rows})
+        return done[name]
+
+    return graded

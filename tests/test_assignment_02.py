@@ -7,10 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from assignment_helpers import failures, solution_namespace, trusted
-from conftest import ROOT
+from assignment_helpers import example_tests, failures, solution_namespace, trusted
 
 NAME = "02_backprop"
+
+# The spec's examples graded end to end, and plain nbgrader agreeing on two of them
+test_each_example_earns_its_declared_score, test_plain_nbgrader_autograde_agrees = \
+    example_tests(NAME)
 
 # --- style 1: explicit loops (over channels and output positions) --------------------
 

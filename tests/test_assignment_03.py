@@ -5,10 +5,14 @@ margin; the grader's augmentation references make the draws the notebook states.
 import numpy as np
 import pytest
 
-from assignment_helpers import failures, solution, solution_namespace, trusted
+from assignment_helpers import example_tests, failures, solution, solution_namespace, trusted
 from conftest import ROOT
 
 NAME = "03_regularisation"
+
+# The spec's examples graded end to end, and plain nbgrader agreeing on two of them
+test_each_example_earns_its_declared_score, test_plain_nbgrader_autograde_agrees = \
+    example_tests(NAME)
 
 # The experiment's network, shared by the styles (only how the layers are written
 # differs); each style's TwoLayerNet keeps the released constructor.

@@ -10,9 +10,14 @@ layers' weights, loops instead of unrolled code, a `DataLoader` for training.
 import pytest
 import torch
 
-from assignment_helpers import failures, solution, trusted
+from assignment_helpers import example_tests, failures, solution, trusted
 
 NAME = "05_architectures"
+
+# The spec's examples graded end to end, and plain nbgrader agreeing on two of them
+test_each_example_earns_its_declared_score, test_plain_nbgrader_autograde_agrees = \
+    example_tests(NAME)
+
 torch.set_num_threads(1)
 
 # Layers as attributes, activations and pooling as modules, a loop over the branches.

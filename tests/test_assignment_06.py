@@ -17,12 +17,17 @@ import pytest
 import torch
 from nbformat.v4 import new_notebook
 
-from assignment_helpers import LABEL_HUNTER, failures, solution, trusted
+from assignment_helpers import example_tests, LABEL_HUNTER, failures, solution, trusted
 from conftest import ROOT
 from cnn_course.course.grading.trusted import build_job
 from cnn_course.course.spec import load_spec
 
 NAME = "06_transfer"
+
+# The spec's examples graded end to end, and plain nbgrader agreeing on two of them
+test_each_example_earns_its_declared_score, test_plain_nbgrader_autograde_agrees = \
+    example_tests(NAME)
+
 torch.set_num_threads(1)
 
 # model.features, no_grad, broadcasting, a DataLoader, the whole model every epoch.

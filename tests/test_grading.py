@@ -1,15 +1,16 @@
 """`cnn-course grade`, `demo`, `check` and plain nbgrader, end to end on real notebooks.
 
-The examples of every assignment are graded once per session (``graded_examples`` in
+The examples of assignment 01 are graded once per session (``graded_examples`` in
 conftest); these tests look at what that run left: the CSV, the gradebook that
 ``nbgrader export`` reads, the autograded notebooks and the feedback pages. Plain
 ``nbgrader autograde``, run in a course folder of its own, must give the same scores,
-hostile submissions included: the trusted check is part of nbgrader's pipeline.
+hostile submissions included: the trusted check is part of nbgrader's pipeline. (Each
+other assignment's examples are graded, and compared with plain nbgrader, in its own
+``test_assignment_0N.py``.)
 """
 
 import csv
 import html
-import os
 import re
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from assignment_helpers import autograde, example_tests, nbgrader_course
 from conftest import ROOT
 from cnn_course.course.cli import main
 from cnn_course.course.grading.grade import grade
@@ -30,13 +32,21 @@ TRANSFORMER = "get_ipython().input_transformers_post.append(lambda lines: ['pass
 
 pytestmark = pytest.mark.slow
 
+# 01's plain-nbgrader comparison below takes every example and a hostile submission
+test_each_example_earns_its_declared_score, _ = example_tests(A)
+
+
+@pytest.fixture
+def graded(graded_examples):
+    return graded_examples(A)
+
 
 def _autograded(out, student):
     return nbformat.read(out / "ws" / "autograded" / student / A / NB, as_version=4)
 
 
-def test_csv_has_the_stable_columns_and_every_example(graded_examples):
-    with open(graded_examples.out / A / "grades.csv", newline="") as f:
+def test_csv_has_the_stable_columns_and_every_example(graded):
+    with open(graded.out / "grades.csv", newline="") as f:
         reader = csv.DictReader(f)
         assert reader.fieldnames == ["student_id", "gradebook_id", "assignment", "score",
                                      "max_score", "status", "reason"]
@@ -47,8 +57,8 @@ def test_csv_has_the_stable_columns_and_every_example(graded_examples):
     assert records["full_solution"]["reason"] == ""
 
 
-def test_nbgrader_export_sees_the_graders_scores(graded_examples, tmp_path):
-    ws = graded_examples.out / "ws"
+def test_nbgrader_export_sees_the_graders_scores(graded, tmp_path):
+    ws = graded.out / "ws"
     nbgrader = Path(sys.executable).with_name("nbgrader")
     subprocess.run([str(nbgrader), "export", f"--CourseDirectory.root={ws}",
                     f"--CourseDirectory.db_url=sqlite:///{ws / 'gradebook.db'}",
@@ -57,32 +67,32 @@ def test_nbgrader_export_sees_the_graders_scores(graded_examples, tmp_path):
     with open(tmp_path / "export.csv", newline="") as f:
         exported = {(r["assignment"], r["student_id"]): float(r["score"])
                     for r in csv.DictReader(f)}
-    graded = {k: r.score for k, r in graded_examples.rows.items()}
-    assert {k: v for k, v in exported.items() if k in graded} == graded
+    scores = {(A, s): r.score for s, r in graded.rows.items()}
+    assert {k: v for k, v in exported.items() if k in scores} == scores
     # nbgrader lists every student under every assignment; one who sent nothing has 0
-    assert set(graded) <= set(exported)
-    assert all(v == 0.0 for k, v in exported.items() if k not in graded)
+    assert set(scores) <= set(exported)
+    assert all(v == 0.0 for k, v in exported.items() if k not in scores)
 
 
-def test_blank_release_fails_every_graded_test_with_the_verdict(graded_examples):
-    graded = [c for c in _autograded(graded_examples.out, "blank").cells
-              if c.metadata.get("nbgrader", {}).get("grade")]
-    assert len(graded) == 15
-    for cell in graded:
+def test_blank_release_fails_every_graded_test_with_the_verdict(graded):
+    tests = [c for c in _autograded(graded.out, "blank").cells
+             if c.metadata.get("nbgrader", {}).get("grade")]
+    assert len(tests) == 15
+    for cell in tests:
         errors = [o for o in cell.outputs if o.output_type == "error"]
         assert errors and errors[-1].evalue.startswith("[not written yet]")
 
 
-def test_edited_test_cells_are_restored_before_grading(graded_examples):
+def test_edited_test_cells_are_restored_before_grading(graded):
     spec = load_spec(ROOT / "solutions", A)
     tampered = next(e for e in spec.examples if e.name == "edited_test_cell").tests
-    for cell in _autograded(graded_examples.out, "edited_test_cell").cells:
+    for cell in _autograded(graded.out, "edited_test_cell").cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") in tampered:
             assert 'check("' in cell.source
 
 
-def test_feedback_opens_with_the_verdicts_and_hides_hidden_tests(graded_examples):
-    feedback = graded_examples.out / A / "feedback"
+def test_feedback_opens_with_the_verdicts_and_hides_hidden_tests(graded):
+    feedback = graded.out / "feedback"
     for student in ("blank", "partly_correct", "uses_np_pad"):
         page = (feedback / student / NB.replace(".ipynb", ".html")).read_text()
         assert "The grader's check" in page and "HIDDEN TESTS" not in page
@@ -93,9 +103,9 @@ def test_feedback_opens_with_the_verdicts_and_hides_hidden_tests(graded_examples
     assert "numpy.pad is not allowed" in pad  # the shortcut is named
 
 
-def test_check_passes_a_full_solution_and_fails_a_partial_one_with_hints(graded_examples,
+def test_check_passes_a_full_solution_and_fails_a_partial_one_with_hints(graded,
                                                                          capsys):
-    subs = graded_examples.out / "subs" / A
+    subs = graded.out / "subs"
     assert main(["check", str(subs / "full_solution" / NB)]) == 0
     text = capsys.readouterr().out
     assert "6 of 6 visible tests passed; 9 hidden" in text and "Ready to submit" in text
@@ -107,13 +117,13 @@ def test_check_passes_a_full_solution_and_fails_a_partial_one_with_hints(graded_
     assert "Fix the FAIL lines" in text
 
 
-def test_plain_nbgrader_autograde_gives_the_same_trusted_scores(graded_examples, layout,
+def test_plain_nbgrader_autograde_gives_the_same_trusted_scores(graded, layout,
                                                               tmp_path):
     """`nbgrader autograde` in a course folder runs the course's pipeline: same scores
     for every example, and a hostile submission (an input transformer that turns every
     later cell into `pass`) earns what its code earns, not what its kernel claimed."""
-    course = _nbgrader_course(tmp_path)
-    subs = graded_examples.out / "subs" / A
+    course = nbgrader_course(tmp_path)
+    subs = graded.out / "subs"
     students = sorted(p.name for p in subs.iterdir())
     hostile = nbformat.read(subs / "blank" / NB, as_version=4)
     for cell in hostile.cells:
@@ -125,7 +135,7 @@ def test_plain_nbgrader_autograde_gives_the_same_trusted_scores(graded_examples,
         (target / NB).write_bytes((subs / student / NB).read_bytes())
     (course / "submitted" / "hostile" / A).mkdir(parents=True)
     nbformat.write(hostile, course / "submitted" / "hostile" / A / NB)
-    _autograde(course, A)
+    autograde(course, A)
 
     from nbgrader.api import Gradebook
 
@@ -133,7 +143,7 @@ def test_plain_nbgrader_autograde_gives_the_same_trusted_scores(graded_examples,
         scores = {s: gb.find_submission(A, s).score for s in [*students, "hostile"]}
         hostile_flagged = gb.find_submission_notebook(A, A, "hostile").flagged
     assert {s: scores[s] for s in students} == \
-        {s: graded_examples.rows[A, s].score for s in students}
+        {s: graded.rows[s].score for s in students}
     # cnn-course grade on the same hostile notebook: the same trusted 0, flagged
     (tmp_path / "h" / "hostile").mkdir(parents=True)
     nbformat.write(hostile, tmp_path / "h" / "hostile" / NB)
@@ -145,67 +155,9 @@ def test_plain_nbgrader_autograde_gives_the_same_trusted_scores(graded_examples,
     assert hostile_flagged and row.status == "flagged"
 
 
-ASSIGNMENTS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/spec.py"))
-EXAMPLES = [(name, example) for name in ASSIGNMENTS
-            for example in load_spec(ROOT / "solutions", name).examples]
-
-
-@pytest.mark.parametrize("name, example", EXAMPLES, ids=lambda x: getattr(x, "name", x))
-def test_each_example_earns_its_declared_score(graded_examples, name, example):
-    row = graded_examples.rows[name, example.name]
-    assert (row.score, row.status) == (example.score, example.status), row
-    assert example.reason in row.reason, row
-
-
-def _nbgrader_course(tmp_path: Path) -> Path:
-    """A course folder whose nbgrader_config.py is the course's configuration."""
-    course = tmp_path / "course"
-    course.mkdir()
-    (course / "nbgrader_config.py").write_text(
-        "from cnn_course.course.grading.config import configure\n"
-        f"configure(get_config(), workspace={str(course)!r}, "
-        f"solutions={str(ROOT / 'solutions')!r}, release={str(course / 'release')!r})\n")
-    return course
-
-
-def _autograde(course: Path, assignment: str) -> None:
-    """Plain ``nbgrader generate_assignment`` and ``nbgrader autograde`` in ``course``."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    nbgrader = str(Path(sys.executable).with_name("nbgrader"))
-    for command in (["generate_assignment", assignment, "--force"], ["autograde", assignment]):
-        run = subprocess.run([nbgrader, *command], cwd=course, env=env, capture_output=True,
-                             text=True)
-        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-
-
-OTHERS = [name for name in ASSIGNMENTS if name != A]
-
-
-@pytest.mark.parametrize("name", OTHERS)
-def test_plain_nbgrader_autograde_agrees_on_every_assignment(graded_examples, name, tmp_path):
-    """Every assignment: `nbgrader autograde` and `cnn-course grade` give one score to a
-    partly written submission and to the spec's first realistic mistake."""
-    mistakes = [e.name for e in load_spec(ROOT / "solutions", name).examples
-                if e.name not in ("blank", "full_solution", "partly_correct")]
-    students = ["partly_correct", mistakes[0]]
-    course = _nbgrader_course(tmp_path)
-    (nb,) = [p.name for p in (ROOT / "assignments" / name).glob("*.ipynb")]
-    for student in students:
-        target = course / "submitted" / student / name
-        target.mkdir(parents=True)
-        (target / nb).write_bytes((graded_examples.out / "subs" / name / student / nb).read_bytes())
-    _autograde(course, name)
-
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        scores = {s: gb.find_submission(name, s).score for s in students}
-    assert scores == {s: graded_examples.rows[name, s].score for s in students}
-
-
-def test_broken_submissions_fail_with_a_reason_and_never_stop_the_batch(graded_examples,
+def test_broken_submissions_fail_with_a_reason_and_never_stop_the_batch(graded,
                                                                        tmp_path):
-    full = (graded_examples.out / "subs" / A / "full_solution" / NB).read_bytes()
+    full = (graded.out / "subs" / "full_solution" / NB).read_bytes()
     subs = tmp_path / "subs"
     for student, data in {"a_invalid_json": b'{"cells": [', "b_empty_file": b"",
                           "zz_full_after_the_others": full}.items():

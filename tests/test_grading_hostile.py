@@ -556,8 +556,10 @@ def hostile(layout, tmp_path_factory, listener):
     write("other_assignment", other)
     write("zzz_correct_after", build(layout))
 
+    # Three at a time on two cores: several attacks mostly wait (a silent heartbeat's
+    # grace, a loop that ignores signals, a network timeout), and every limit is CPU time
     rows = grade(layout, "01_convolution", subs, out, workspace=workspace, progress=False,
-                 jobs=2, similarity=False, log=lambda *a: None)
+                 jobs=3, similarity=False, log=lambda *a: None)
     after = _assignment_tables(workspace / "gradebook.db", "aaa_before")
     host_files_after = {p: _digest_path(p) for p in fixed}
     return {
