@@ -118,6 +118,32 @@ def torch_fns(case):
     return fwd, fwd_bwd
 
 
+def multiplies_fn(case):
+    """The fast forward's matrix multiplies alone, on operands of the same shapes: no
+    lowering, no copies, no bias. Its time is the floor of the lowering + BLAS
+    method: where it is over the target, only a faster matrix multiply (a BLAS
+    kernel) can meet it."""
+    x, w, b, dout, stride, pad = case
+    geo = conv_module._conv_geometry(x, w, stride, pad, 1, "zeros")
+    Kd, starts = conv_module._lowered_rows(geo)
+    step = conv_module._block_size(geo, Kd)
+    w_rows = conv_module._w_rows(w)  # (F, K)
+    F_, K = w_rows.shape
+    sizes = [min(step, geo.N - n0) for n0 in range(0, geo.N, step)]
+    rng = np.random.default_rng(1)
+    lowered = {n: rng.standard_normal((geo.dilation[0] * Kd * geo.WW * geo.C,
+                                       n * geo.W_out), dtype=np.float32) for n in set(sizes)}
+    rows = {n: np.empty((geo.H_out, F_, n * geo.W_out), np.float32) for n in set(sizes)}
+
+    def multiplies():
+        for n in sizes:
+            matrix, out = lowered[n], rows[n]
+            for i, start in enumerate(starts):
+                np.matmul(w_rows, matrix[start : start + K], out=out[i])
+
+    return multiplies
+
+
 def load_baseline(rev: str):
     """``cnn_course/ops/conv.py`` as it was at git revision ``rev``, as a module of
     the installed package (its relative imports resolve to today's helpers)."""
@@ -172,10 +198,13 @@ def measure(repeats: int, rounds: int, baseline_rev: str | None) -> dict:
         for module in versions.values():
             fns += numpy_fns(case, module.conv2d_forward_fast,
                              module.conv2d_backward_fast)
+        fns.append(multiplies_fn(case))
         per_round = [median_ms(fns, repeats) for _ in range(rounds)]
         row = {"x": shape[0], "w": shape[1], "stride": shape[2], "pad": shape[3],
                "torch_fwd_ms": spread([r[0] for r in per_round]),
-               "torch_both_ms": spread([r[1] for r in per_round])}
+               "torch_both_ms": spread([r[1] for r in per_round]),
+               "multiplies_ms": spread([r[-1] for r in per_round]),
+               "multiplies_ratio": spread([r[-1] / r[0] for r in per_round])}
         for k, name in enumerate(versions):
             fwd, both = 2 + 2 * k, 3 + 2 * k
             row[name] = {
@@ -234,6 +263,17 @@ def print_result(title: str, result: dict) -> None:
                   f"| {v['fwd_ms']['median']:.2f} ms | {_ratio(v['fwd_ratio'])} "
                   f"| {row['torch_both_ms']['median']:.2f} ms "
                   f"| {v['both_ms']['median']:.2f} ms | {_ratio(v['both_ratio'])} |")
+    print()
+    print("The fast forward's matrix multiplies alone (same operands, no lowering or "
+          "copies): the floor of the lowering + BLAS method.")
+    print()
+    print("| x | w | torch fwd | multiplies alone | ratio to torch fwd |")
+    print("| --- | --- | ---: | ---: | ---: |")
+    for row in result["rows"]:
+        print(f"| {tuple(row['x'])} | {tuple(row['w'])} "
+              f"| {row['torch_fwd_ms']['median']:.2f} ms "
+              f"| {row['multiplies_ms']['median']:.2f} ms "
+              f"| {_ratio(row['multiplies_ratio'])} |")
     print()
     for name in result["versions"]:
         fwd_ok, both_ok = targets_met(result, name)
