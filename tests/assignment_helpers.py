@@ -123,7 +123,16 @@ def example_tests(name: str):
             scores = {s: gb.find_submission(name, s).score for s in students}
         assert scores == {s: graded.rows[s].score for s in students}
 
+    for test in (test_each_example_earns_its_declared_score,
+                 test_plain_nbgrader_autograde_agrees):
+        test.assignment = name  # read by test_assignments.py: one binding per assignment
     return test_each_example_earns_its_declared_score, test_plain_nbgrader_autograde_agrees
+
+
+def own_test_file(name: str) -> Path:
+    """``tests/test_assignment_<NN>.py``: an assignment's own test file, where it has one
+    (its examples are then graded there; ``test_examples.py`` grades the others')."""
+    return ROOT / "tests" / f"test_assignment_{name[:2]}.py"
 
 # Student code that hunts for held-back labels: every frame's variables, every module,
 # every file it can list, encoded arrays included. ``_hunt(pick)`` returns the first

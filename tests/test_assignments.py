@@ -10,14 +10,18 @@ then check, for each assignment, that:
 - the solution (full marks in the kernel and in the trusted check) and the blank
   release (0) are among the examples;
 - every forbidden numpy function has an example submission that uses it;
-- and (in ``test_grading.py``, with the other tests that read the graded examples)
-  every example submission earns its declared score, status and reason through
-  ``cnn-course grade`` (nbgrader's pipeline, sandboxed, trusted).
+- and that exactly one test file grades its examples: every example submission earns
+  its declared score, status and reason through ``cnn-course grade`` (nbgrader's
+  pipeline, sandboxed, trusted), and plain ``nbgrader autograde`` agrees. That file is
+  the assignment's own ``test_assignment_<NN>.py`` (01's: ``test_grading.py``, with
+  the other tests that read its graded examples), or ``test_examples.py`` for an
+  assignment that has none yet.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import re
 
@@ -169,3 +173,19 @@ def test_the_examples_hold_the_solution_for_full_marks_and_the_blank_release_for
     assert (full.answers, full.tests, full.score, full.status) == (SOLUTION, {}, autograded,
                                                                   "graded")
     assert (blank.answers, blank.tests, blank.score, blank.status) == ({}, {}, 0, "graded")
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_exactly_one_test_file_grades_the_examples(name):
+    """The tests made by ``assignment_helpers.example_tests(name)`` are bound in one
+    test file: none would leave the examples ungraded, two would grade them twice.
+    (The test modules are imported as pytest imports them: a full run has them all.)"""
+    files = []
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        module = importlib.import_module(path.stem)
+        if any(getattr(value, "assignment", None) == name for value in vars(module).values()
+               if callable(value)):
+            files.append(path.name)
+    assert len(files) == 1, (
+        f"{name}'s examples are graded by {files or 'no test file'}: bind "
+        f"example_tests({name!r}) in tests/test_assignment_{name[:2]}.py, once")
