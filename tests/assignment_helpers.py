@@ -20,6 +20,9 @@ from cnn_course.course.spec import load_spec
 from cnn_course.course.spec.generate import solution_answers
 
 
+# Every assignment: a folder of solutions/ with a spec
+ASSIGNMENTS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/spec.py"))
+
 def solution(name: str) -> dict[str, str]:
     """grade_id -> the solution notebook's answer code."""
     path = ROOT / "solutions" / name / f"{name}.ipynb"

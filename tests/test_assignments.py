@@ -29,6 +29,7 @@ import nbformat
 import numpy as np
 import pytest
 
+from assignment_helpers import ASSIGNMENTS
 from conftest import ROOT
 from cnn_course.course.grading.release import checks_json, release
 from cnn_course.course.spec import SOLUTION, load_spec
@@ -36,7 +37,6 @@ from cnn_course.course.spec.generate import insert_tests
 from cnn_course.course.testing.codec import decode
 from cnn_course.course.testing.shortcuts import IMPLEMENTATIONS
 
-ASSIGNMENTS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/spec.py"))
 
 
 def _notebook(layout, name: str, folder) -> nbformat.NotebookNode:

@@ -8,10 +8,9 @@ assignment is graded in exactly one file (``test_assignments.py`` checks it), so
 ``--dist loadfile`` grades it on one worker, once.
 """
 
-from assignment_helpers import example_tests, own_test_file
-from conftest import ROOT
+from assignment_helpers import ASSIGNMENTS, example_tests, own_test_file
 
-for _name in sorted(p.parent.name for p in (ROOT / "solutions").glob("*/spec.py")):
+for _name in ASSIGNMENTS:
     if not own_test_file(_name).exists():
         (globals()[f"test_each_example_earns_its_declared_score_{_name}"],
          globals()[f"test_plain_nbgrader_autograde_agrees_{_name}"]) = example_tests(_name)
