@@ -109,17 +109,20 @@ class Lab:
         sep = "&" if "?" in path else "?"
         return f"http://127.0.0.1:{self.port}/{path}{sep}token={self.token}"
 
-    def _open(self, path: str, method: str = "GET") -> tuple[int, bytes]:
-        request = urllib.request.Request(self.url(path), method=method,
-                                         data=b"" if method == "POST" else None)
+    def _open(self, path: str, method: str = "GET", body: dict | None = None
+              ) -> tuple[int, bytes]:
+        data = json.dumps(body).encode() if body is not None else (
+            b"" if method == "POST" else None)
+        request = urllib.request.Request(self.url(path), method=method, data=data,
+                                         headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as err:
             return err.code, err.read()
 
-    def api(self, path: str, method: str = "GET") -> dict:
-        status, body = self._open(f"api/{path}", method)
+    def api(self, path: str, method: str = "GET", body: dict | None = None) -> dict:
+        status, body = self._open(f"api/{path}", method, body)
         if status >= 400:
             raise urllib.error.HTTPError(self.url(f"api/{path}"), status, body[:200].decode(
                 errors="replace"), None, None)
@@ -149,6 +152,24 @@ class Lab:
                 time.sleep(0.5)
         raise TimeoutError(f"JupyterLab did not answer in {timeout:.0f} s: {self.log.name}")
 
+    def kernel_id(self, rel: str) -> str | None:
+        """The id of the kernel of the notebook session at ``rel``, if there is one."""
+        for session in self.api("sessions"):
+            if session.get("path") == rel and session.get("kernel"):
+                return session["kernel"]["id"]
+        return None
+
+    def start_kernel(self, rel: str) -> str:
+        """Start the notebook session of ``rel`` through the REST API; its kernel id.
+        The page then joins this session instead of starting a kernel of its own: on
+        a busy machine that start can time out in the page, which then asks "Select
+        Kernel" and starts another one. (The server reports such a kernel as
+        "starting" until a client connects, so readiness is awaited on the page.)"""
+        session = self.api("sessions", "POST", {
+            "path": rel, "name": Path(rel).name, "type": "notebook",
+            "kernel": {"name": "python3"}})
+        return session["kernel"]["id"]
+
     def stop(self) -> None:
         self.process.terminate()
         try:
@@ -161,16 +182,20 @@ class Lab:
 
 def open_notebook(page, lab: Lab, name: str) -> None:
     """Open ``name`` in JupyterLab, alone (``?reset``: no tab of an earlier page is
-    restored), and wait for its kernel to be idle."""
+    restored), on a kernel started beforehand, and wait for it to be idle."""
+    if lab.kernel_id(name) is None:
+        lab.start_kernel(name)
     page.goto(lab.url(f"lab/tree/{name}?reset"))
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
 
 
-def click_unless_a_dialog(page, target) -> None:
+def click_unless_a_dialog(page, target, kernel: str | None = None) -> None:
     """Click ``target``. JupyterLab asks "Select Kernel" when a notebook's kernel took
-    long to start (a busy machine): answer it as a student would, with the preferred
-    kernel it offers. Any other dialog over the page fails the test, naming it, and
-    so does a target that stays unclickable for ``WAIT_MS``."""
+    long to start (a busy machine): answer it as a student would, with the running
+    ``kernel`` when the dialog lists it (a new kernel would lose the cells queued on
+    the old one), else with the preferred kernel it offers. Any other dialog over the
+    page fails the test, naming it, and so does a target that stays unclickable for
+    ``WAIT_MS``."""
     from playwright.sync_api import TimeoutError as PageTimeout
 
     deadline = time.monotonic() + WAIT_MS / 1000
@@ -187,20 +212,26 @@ def click_unless_a_dialog(page, target) -> None:
                 continue
             text = dialog.first.inner_text()
             if text.strip().startswith("Select Kernel"):
+                choice = dialog.first.locator("select")
+                existing = json.dumps({"id": kernel}, separators=(",", ":"))
+                if kernel and choice.locator(f"option[value='{existing}']").count():
+                    choice.select_option(value=existing)
                 dialog.first.locator("button", has_text="Select").last.click()
                 continue
             screenshot(page, "dialog")
             raise AssertionError("a dialog covers the page: " + " | ".join(text.split("\n")))
 
 
-def run_menu(page, menu: str, item: str, timeout: float = WAIT_MS / 1000) -> None:
+def run_menu(page, menu: str, item: str, timeout: float = WAIT_MS / 1000,
+             kernel: str | None = None) -> None:
     """Click ``menu`` -> ``item`` once the item is enabled: JupyterLab enables a
     notebook's commands only when the notebook has become the current widget, which
     on a busy machine happens a while after its kernel is idle."""
     deadline = time.monotonic() + timeout
     label = page.locator(f".lm-Menu-itemLabel:text-is('{item}')")
     while True:
-        click_unless_a_dialog(page, page.locator(f".lm-MenuBar-itemLabel:text-is('{menu}')"))
+        click_unless_a_dialog(page, page.locator(f".lm-MenuBar-itemLabel:text-is('{menu}')"),
+                              kernel)
         entry = page.locator(".lm-Menu-item", has=label)
         entry.wait_for()
         if "lm-mod-disabled" not in (entry.get_attribute("class") or "").split():

@@ -89,7 +89,7 @@ def graded(layout, tmp_path_factory):
     return course, base / "out", {row.student_id: row for row in rows}
 
 
-def _run_all_cells(page) -> None:
+def _run_all_cells(page, kernel: str) -> None:
     """Run > Run All Cells, and again if no cell started: on a busy machine a kernel
     can look idle on the page before it takes requests, and the first Run All is
     then lost (every prompt stays [ ])."""
@@ -97,7 +97,7 @@ def _run_all_cells(page) -> None:
 
     started = page.locator(".jp-InputArea-prompt", has_text=re.compile(r"\[(\*|\d+)\]"))
     for _ in range(3):
-        run_menu(page, "Run", "Run All Cells")
+        run_menu(page, "Run", "Run All Cells", kernel=kernel)
         try:
             started.first.wait_for(timeout=60_000)
             return
@@ -107,10 +107,18 @@ def _run_all_cells(page) -> None:
     raise AssertionError("Run All Cells started no cell, three times")
 
 
-def _saved_notebook(page, lab: Lab, rel: str) -> dict:
-    """Save (Ctrl+S) until every code cell has run; the notebook as the server has it."""
+def _run_all_and_save(page, lab: Lab, rel: str) -> dict:
+    """Run All Cells, then save (Ctrl+S) until every code cell has run; the notebook
+    as the server has it. Should the notebook's kernel be replaced meanwhile (a
+    "Select Kernel" answered on a busy machine), the cells queued on the old one are
+    lost: Run All again, on the new one."""
     deadline = time.monotonic() + WAIT_MS / 1000
+    ran_on = None
     while time.monotonic() < deadline:
+        kernel = lab.kernel_id(rel)
+        if kernel is not None and kernel != ran_on:
+            _run_all_cells(page, kernel)
+            ran_on = kernel
         page.keyboard.press("Control+s")
         page.wait_for_timeout(1000)
         nb = lab.api(f"contents/{rel}")["content"]
@@ -127,8 +135,7 @@ def test_a_lecture_runs_in_jupyterlab_and_saves_clean(chrome, student_lab):
     page = new_page(chrome)
     rel = f"lectures/{LECTURE}.ipynb"
     open_notebook(page, student_lab, rel)
-    _run_all_cells(page)
-    nb = _saved_notebook(page, student_lab, rel)
+    nb = _run_all_and_save(page, student_lab, rel)
     outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
     assert not [o for o in outputs if o["output_type"] == "error"]
     assert "cnn_course: using device" in "".join("".join(o.get("text", "")) for o in outputs)
@@ -154,9 +161,12 @@ def test_an_answer_passes_check_in_the_notebook(chrome, student_lab):
     new cell: the PASS line and the hidden test's line appear in its output. The
     student's JupyterLab has no nbgrader instructor tools."""
     page = new_page(chrome, height=1000)
-    open_notebook(page, student_lab, f"assignments/{ASSIGNMENT}/{ASSIGNMENT}.ipynb")
+    rel = f"assignments/{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
+    open_notebook(page, student_lab, rel)
+    kernel = student_lab.kernel_id(rel)
 
-    click_unless_a_dialog(page, page.locator(".lm-MenuBar-itemLabel:text-is('Nbgrader')"))
+    click_unless_a_dialog(page, page.locator(".lm-MenuBar-itemLabel:text-is('Nbgrader')"),
+                          kernel)
     items = page.locator(".lm-Menu-itemLabel").all_inner_texts()
     page.keyboard.press("Escape")
     assert "Assignment List" in items
@@ -166,14 +176,14 @@ def test_an_answer_passes_check_in_the_notebook(chrome, student_lab):
     assert tabs and not [t for t in tabs if "Create Assignment" in t], tabs
 
     answer = page.locator(".jp-CodeCell").filter(has_text="def correlate2d")
-    click_unless_a_dialog(page, answer.locator(".cm-content"))
+    click_unless_a_dialog(page, answer.locator(".cm-content"), kernel)
     page.keyboard.press("Control+a")
     page.keyboard.insert_text(ANSWER)
-    run_menu(page, "Run", "Run All Above Selected Cell")
+    run_menu(page, "Run", "Run All Above Selected Cell", kernel=kernel)
     page.keyboard.press("Shift+Enter")  # run the answer; the next cell is selected
     page.keyboard.press("Escape")
     page.keyboard.press("a")  # a new cell right below the answer
-    click_unless_a_dialog(page, page.locator(".jp-Cell.jp-mod-active .cm-content"))
+    click_unless_a_dialog(page, page.locator(".jp-Cell.jp-mod-active .cm-content"), kernel)
     page.keyboard.insert_text('check("correlate2d")')
     page.keyboard.press("Shift+Enter")
 
