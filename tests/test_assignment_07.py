@@ -26,7 +26,7 @@ from cnn_course.course.spec import load_spec
 
 NAME = "07_segmentation"
 
-# The spec's examples graded end to end, and plain nbgrader agreeing on two of them
+# The spec's examples graded end to end, and plain nbgrader agreeing on one of them
 test_each_example_earns_its_declared_score, test_plain_nbgrader_autograde_agrees = \
     example_tests(NAME)
 

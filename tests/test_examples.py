@@ -2,7 +2,7 @@
 
 Adding an assignment means writing its solution notebook and its spec, nothing else:
 its example submissions are graded here (each earns its declared score, and plain
-``nbgrader autograde`` agrees on two of them), by the same two tests that an
+``nbgrader autograde`` agrees on one of them), by the same two tests that an
 assignment's own ``tests/test_assignment_<NN>.py`` binds once it has one. Each
 assignment is graded in exactly one file (``test_assignments.py`` checks it), so that
 ``--dist loadfile`` grades it on one worker, once.

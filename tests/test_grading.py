@@ -120,11 +120,17 @@ def test_check_passes_a_full_solution_and_fails_a_partial_one_with_hints(graded,
 def test_plain_nbgrader_autograde_gives_the_same_trusted_scores(graded, layout,
                                                               tmp_path):
     """`nbgrader autograde` in a course folder runs the course's pipeline: same scores
-    for every example, and a hostile submission (an input transformer that turns every
-    later cell into `pass`) earns what its code earns, not what its kernel claimed."""
+    for an example of every kind the spec has (full, blank, partly written, an error
+    at import, a time-out, an edited test cell, a forbidden function; the other
+    forbidden functions go the same way), and a hostile submission (an input
+    transformer that turns every later cell into `pass`) earns what its code earns,
+    not what its kernel claimed."""
     course = nbgrader_course(tmp_path)
     subs = graded.out / "subs"
-    students = sorted(p.name for p in subs.iterdir())
+    kinds = ("full_solution", "blank", "partly_correct", "raises_at_import",
+             "infinite_loop", "edited_test_cell", "uses_np_pad")
+    students = sorted(p.name for p in subs.iterdir() if p.name in kinds)
+    assert len(students) == len(kinds), students
     hostile = nbformat.read(subs / "blank" / NB, as_version=4)
     for cell in hostile.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "correlate2d":
