@@ -180,13 +180,14 @@ class Lab:
         self.log.close()
 
 
-def open_notebook(page, lab: Lab, name: str) -> None:
+def open_notebook(page, lab: Lab, name: str) -> str:
     """Open ``name`` in JupyterLab, alone (``?reset``: no tab of an earlier page is
-    restored), on a kernel started beforehand, and wait for it to be idle."""
-    if lab.kernel_id(name) is None:
-        lab.start_kernel(name)
+    restored), on a kernel started beforehand, and wait for it to be idle; the
+    kernel's id."""
+    kernel = lab.kernel_id(name) or lab.start_kernel(name)
     page.goto(lab.url(f"lab/tree/{name}?reset"))
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    return kernel
 
 
 def click_unless_a_dialog(page, target, kernel: str | None = None) -> None:

@@ -162,8 +162,7 @@ def test_an_answer_passes_check_in_the_notebook(chrome, student_lab):
     student's JupyterLab has no nbgrader instructor tools."""
     page = new_page(chrome, height=1000)
     rel = f"assignments/{ASSIGNMENT}/{ASSIGNMENT}.ipynb"
-    open_notebook(page, student_lab, rel)
-    kernel = student_lab.kernel_id(rel)
+    kernel = open_notebook(page, student_lab, rel)
 
     click_unless_a_dialog(page, page.locator(".lm-MenuBar-itemLabel:text-is('Nbgrader')"),
                           kernel)
