@@ -30,7 +30,7 @@ STUDENTS = ("blank", "full_solution", "partly_correct")
 EXECUTE_KEYS = {"notebook", "sandboxed", "cell_cpu", "submission_cpu", "test_cpu", "timeout",
                 "max_output_bytes", "extra_arguments"}
 RUNNER_KEYS = {"job", "assignment", "allow", "forbid", "sandboxed", "total_cpu", "limits"}
-JOB_KEYS = {"cells", "helpers", "cases", "limits", "preload", "forbid_builtins",
+JOB_KEYS = {"cells", "helpers", "cases", "limits", "preload", "lazy", "forbid_builtins",
             "forbid_modules"}
 CASE_KEYS = {"id", "call", "key", "cpu_seconds"}
 

@@ -545,3 +545,34 @@ async def _execute_in_kernel(km: SandboxKernelManager, code: str) -> str:
         await km.shutdown_kernel(now=True)
     assert km.sandbox is None
     return "".join(printed)
+
+
+@needs_sandbox
+def test_the_grading_kernel_starts_with_matplotlibs_font_list():
+    """The grader's font list is copied into the kernel's empty MPLCONFIGDIR before
+    the first cell, so pyplot's import reads it instead of scanning the fonts."""
+    from nbformat.v4 import new_code_cell, new_notebook
+    from traitlets.config import Config
+
+    from cnn_course.course.grading.execute import SandboxedExecute
+
+    fonts = sandbox.matplotlib_font_list()
+    assert fonts is not None and json.loads(fonts.read_text())["ttflist"]
+    nb = new_notebook(cells=[new_code_cell(TRY + textwrap.dedent(f"""
+        here = os.path.join(os.environ["MPLCONFIGDIR"], {fonts.name!r})
+        seeded = os.path.exists(here)
+        import matplotlib.font_manager as fm
+        print(json.dumps({{"seeded": seeded,
+                          "same": fm.json_load(here).ttflist == fm.fontManager.ttflist,
+                          "fonts": len(fm.fontManager.ttflist)}}))
+    """))])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    config = Config()
+    config.SandboxedExecute.sandboxed = True
+    done, _ = SandboxedExecute(config=config).preprocess(nb, {"metadata": {"path": "/tmp"}})
+    outputs = done.cells[0].outputs
+    assert outputs and outputs[0].get("name") == "stdout", outputs
+    seen = json.loads(outputs[0]["text"].strip().splitlines()[-1])
+    assert seen == {"seeded": True, "same": True,
+                    "fonts": len(json.loads(fonts.read_text())["ttflist"])}

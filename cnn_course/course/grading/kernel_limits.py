@@ -9,12 +9,19 @@ server busy at a deadline slows a cell down but never uses up its budget. The wa
 clock stays only as a generous backstop in the executor.
 
 The limit comes from ``CNN_COURSE_CELL_CPU`` (seconds; unset or 0: no limit).
+
+In a sandboxed grading kernel it also copies the grader's matplotlib font list (put
+beside the connection file by :func:`.sandbox.prepare_kernel_manager`) into the
+sandbox's empty ``MPLCONFIGDIR``, so that the notebook's pyplot import does not scan
+every font again.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+from pathlib import Path
 
 ENV = "CNN_COURSE_CELL_CPU"
 
@@ -26,7 +33,24 @@ def _limit() -> float:
         return 0.0
 
 
+def _seed_font_list() -> None:
+    target = os.environ.get("MPLCONFIGDIR")
+    try:
+        from ipykernel.kernelapp import IPKernelApp
+
+        if not target or not IPKernelApp.initialized():
+            return
+        for found in Path(IPKernelApp.instance().connection_file).parent.glob(
+                "fontlist-v*.json"):
+            Path(target).mkdir(parents=True, exist_ok=True)
+            if not (Path(target) / found.name).exists():
+                shutil.copyfile(found, Path(target) / found.name)
+    except Exception:  # only a speed-up: matplotlib builds the list itself
+        pass
+
+
 def load_ipython_extension(ip) -> None:
+    _seed_font_list()
     seconds = _limit()
     if not seconds or not hasattr(signal, "setitimer"):
         return

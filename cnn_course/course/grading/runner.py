@@ -420,6 +420,75 @@ class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         pass
 
 
+_IMPORT_ATTRS = frozenset({"__name__", "__loader__", "__package__", "__spec__", "__path__",
+                           "__file__", "__cached__"})
+
+
+class _DeferredModule(types.ModuleType):
+    """An imported module whose code has not run yet: it runs on first use.
+
+    Its import attributes (``__spec__``, ``__path__``, ``__file__``, ...) are there
+    from the start, so importing its submodules does not run it; any other attribute
+    runs it (its parent package first) and turns it into a plain module.
+    """
+
+    def __getattr__(self, attr):
+        if attr in _IMPORT_ATTRS:
+            raise AttributeError(attr)  # asked by the import system while it imports
+        _run_deferred(self)
+        return getattr(self, attr)
+
+
+def _run_deferred(module):
+    """Run a deferred module's code now (its parent package's first), once."""
+    parent = sys.modules.get(module.__name__.rpartition(".")[0])
+    if parent is not None:
+        _run_deferred(parent)  # which may have run this module already
+    spec = module.__dict__.get("__spec__")
+    if type(module) is not _DeferredModule or not isinstance(spec.loader, _Deferring):
+        return
+    spec.loader.finder.started.add(spec.name.split(".")[0])
+    spec.loader = module.__loader__ = spec.loader.loader  # the real one from now on
+    module.__class__ = types.ModuleType
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module.__name__, None)  # as a failed import leaves it
+        raise
+
+
+class _Deferring(importlib.abc.Loader):
+    def __init__(self, loader, finder):
+        self.loader, self.finder = loader, finder
+
+    def create_module(self, spec):
+        return _DeferredModule(spec.name)
+
+    def exec_module(self, module):
+        pass  # runs later: _DeferredModule.__getattr__
+
+
+class _LazyFinder(importlib.abc.MetaPathFinder):
+    """Importing one of ``tops`` (before any of its code has run) gives a deferred
+    module: a notebook's ``import matplotlib.pyplot as plt`` costs nothing until a
+    cell plots. Once the package's code runs, its imports are ordinary again, so
+    imports it makes for their side effects still happen."""
+
+    def __init__(self, tops=()):
+        self.tops = frozenset(tops)
+        self.started = set()
+
+    def find_spec(self, fullname, path=None, target=None):
+        top = fullname.split(".")[0]
+        if top not in self.tops or top in self.started:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
+            return None  # not there, or an extension module: imported as usual
+        spec.loader = _Deferring(spec.loader, self)
+        return spec
+
+
 def unbind_forbidden(builtins, modules):
     """Replace forbidden C routines, and functions of forbidden modules, everywhere.
 
@@ -524,6 +593,7 @@ def main():
 
     cases = job["cases"]
     sys.meta_path.insert(0, _StubFinder(tops=job.get("stubs", [])))
+    sys.meta_path.insert(1, _LazyFinder(tops=job.get("lazy", [])))
     sys.meta_path.append(_StubFinder(prefixes=["cnn_course"]))
     guarded = unbind_forbidden(job.get("forbid_builtins", []),
                                job.get("forbid_modules", []))

@@ -1021,6 +1021,41 @@ class SandboxKernelManager(AsyncKernelManager):
         return spec
 
 
+@functools.lru_cache(maxsize=1)
+def matplotlib_font_list() -> Path | None:
+    """matplotlib's font list for this installation (``fontlist-v*.json``), or None.
+
+    A sandboxed kernel starts with an empty ``MPLCONFIGDIR``, so its first pyplot
+    import would scan every font again (measured in the README). The list is built
+    once, by matplotlib itself in a child process, and kept in the user's cache
+    folder; the kernel's start-up copies it in (:mod:`.kernel_limits`). Font paths in
+    it are the host's, which the sandbox sees read-only at the same places.
+    """
+    import hashlib
+
+    try:
+        version = importlib.metadata.version("matplotlib")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    key = hashlib.sha256(f"{sys.prefix}:{version}".encode()).hexdigest()[:16]
+    folder = cache / "cnn_course" / "matplotlib" / key
+    found = sorted(folder.glob("fontlist-v*.json"))
+    if not found:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=folder) as tmp:  # then moved: whole
+                subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"],
+                               env={**os.environ, "MPLCONFIGDIR": tmp, "MPLBACKEND": "Agg"},
+                               capture_output=True, timeout=300, check=True)
+                for built in Path(tmp).glob("fontlist-v*.json"):
+                    os.replace(built, folder / built.name)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        found = sorted(folder.glob("fontlist-v*.json"))
+    return found[-1] if found else None
+
+
 def prepare_kernel_manager(km: SandboxKernelManager, sandbox_dir: Path,
                            limits: Limits = Limits()) -> SandboxKernelManager:
     """Point ``km`` at ``sandbox_dir``, a folder that only the grader may enter.
@@ -1035,6 +1070,9 @@ def prepare_kernel_manager(km: SandboxKernelManager, sandbox_dir: Path,
     for folder in (connection, ipc):
         folder.mkdir(exist_ok=True)
         os.chmod(folder, 0o755)
+    fonts = matplotlib_font_list()
+    if fonts is not None:  # read-only beside the connection file; see kernel_limits
+        shutil.copyfile(fonts, connection / fonts.name)
     km.sandbox_dir = sandbox_dir
     km.sandbox_limits = limits
     km.transport = "ipc"
