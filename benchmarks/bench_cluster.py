@@ -39,9 +39,14 @@ ROOT = Path(__file__).resolve().parents[1]
 MIX = ("full_solution", "partly_correct", "blank")
 
 
-def _cpu_of_this_process_tree() -> float:
-    """On a worker: its CPU time and that of its finished children (the sandboxes)."""
+def _cpu_of_this_process_tree(dask_worker=None) -> float:
+    """On a worker: its CPU time and that of everything it started (the sandboxes):
+    the meter's cgroup where it has one, else itself and its finished children."""
     import resource
+
+    group = getattr(getattr(dask_worker, "plugins", {}).get("bench-cpu-meter"), "group", None)
+    if group is not None:
+        return group.cpu_seconds()
 
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -73,7 +78,26 @@ def _meter_plugin(folder: str):
             self.started = {}
 
         def setup(self, worker):
+            import os
+
+            from cnn_course.course.grading import sandbox
+            from cnn_course.course.grading.sandbox import counting_cgroup
+
             self.worker = worker
+            # the worker and everything it starts (its sandboxes, their kernels, which
+            # RUSAGE_CHILDREN misses) in a cgroup of its own; one task at a time
+            self.group = counting_cgroup()
+            for procs in self.group.procs_files() if self.group else ():
+                procs.write_text(str(os.getpid()))
+            sandbox._hierarchies.cache_clear()  # its sandboxes now go below the group
+
+        def teardown(self, worker):
+            import os
+
+            if self.group is not None:  # back where it was, then the cgroup goes
+                for procs in self.group.procs_files():
+                    (procs.parent.parents[1] / "cgroup.procs").write_text(str(os.getpid()))
+                self.group.remove()
 
         def transition(self, key, start, finish, **kwargs):
             import json
@@ -82,6 +106,8 @@ def _meter_plugin(folder: str):
             import time
 
             def cpu():
+                if self.group is not None:
+                    return self.group.cpu_seconds()
                 own = resource.getrusage(resource.RUSAGE_SELF)
                 kids = resource.getrusage(resource.RUSAGE_CHILDREN)
                 return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
