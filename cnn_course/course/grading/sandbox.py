@@ -1093,6 +1093,7 @@ def prepare_kernel_manager(km: SandboxKernelManager, sandbox_dir: Path,
     fonts = matplotlib_font_list()
     if fonts is not None:  # read-only beside the connection file; see kernel_limits
         shutil.copyfile(fonts, connection / fonts.name)
+        os.chmod(connection / fonts.name, 0o644)  # whatever the grader's umask
     km.sandbox_dir = sandbox_dir
     km.sandbox_limits = limits
     km.transport = "ipc"
