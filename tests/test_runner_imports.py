@@ -47,16 +47,42 @@ seen["broken_left"] = "lazybroken" in sys.modules
 print(json.dumps(seen))
 """
 
+MAIN_LINE = """
+import builtins, json, sys
+builtins.RAN = []
+from cnn_course.course.grading.runner import _LazyFinder, run_deferred_that_functions_use
+sys.meta_path.insert(0, _LazyFinder(["lazypkg"]))
+import lazypkg as lp
+def unrelated(x):
+    return x + 1
+class Uses:
+    @staticmethod
+    def value():
+        return [lp.NAME for _ in range(1)]  # inside a nested code object
+ns = {"lp": lp, "unrelated": unrelated}
+run_deferred_that_functions_use(ns)
+seen = {"without_a_user": list(RAN)}
+ns["Uses"] = Uses
+run_deferred_that_functions_use(ns)
+seen["with_a_user"] = list(RAN)
+print(json.dumps(seen))
+"""
+
+
+def _run(script: str, folder) -> dict:
+    """``script`` in a fresh interpreter, with PACKAGE written into ``folder``."""
+    for rel, text in PACKAGE.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], cwd=folder,
+                          capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": f"{folder}:{ROOT}", "PATH": "/usr/bin"})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
 
 def test_a_deferred_package_runs_on_first_use_parent_first_then_imports_normally(tmp_path):
-    for rel, text in PACKAGE.items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text)
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(SCRIPT)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120,
-                          env={"PYTHONPATH": f"{tmp_path}:{ROOT}", "PATH": "/usr/bin"})
-    assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = _run(SCRIPT, tmp_path)
     assert seen["after_imports"] == []  # three import statements, no package code ran
     assert seen["same_module"]
     assert seen["value"] == "lp!"
@@ -64,6 +90,14 @@ def test_a_deferred_package_runs_on_first_use_parent_first_then_imports_normally
     assert seen["after_use"] == ["lazypkg", "registry", "sub"]
     assert seen["after_started"] == ["lazypkg", "registry", "sub", "later"]
     assert seen["error"] == "boom" and not seen["broken_left"]
+
+
+def test_the_main_line_runs_a_deferred_module_that_a_function_names(tmp_path):
+    """Before the cases fork, so that each case does not import it again on its own
+    CPU budget; a module no function names stays deferred."""
+    seen = _run(MAIN_LINE, tmp_path)
+    assert seen["without_a_user"] == []
+    assert seen["with_a_user"] == ["lazypkg", "registry"]
 
 
 def test_matplotlib_is_deferred_and_works_inside_a_graded_call():

@@ -457,6 +457,36 @@ def _run_deferred(module):
         raise
 
 
+def _code_names(code):
+    """Every global or attribute name a code object (and the code inside it) uses."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_names(const)
+    return names
+
+
+def run_deferred_that_functions_use(ns):
+    """Run, here in the main line, the deferred modules that a function or class of
+    ``ns`` names: otherwise every forked case would import them again on its own CPU."""
+    deferred = {name: m for name, m in ns.items() if type(m) is _DeferredModule}
+    if not deferred:
+        return
+    used = set()
+    for value in list(ns.values()):
+        members = list(vars(value).values()) if isinstance(value, type) else [value]
+        for member in members:  # plain functions only: nothing here may run code
+            if isinstance(member, (staticmethod, classmethod)):
+                member = member.__func__
+            if isinstance(member, types.FunctionType):
+                used |= _code_names(member.__code__)
+    for name in sorted(used & set(deferred)):
+        try:
+            _run_deferred(deferred[name])
+        except Exception:  # a call that uses it will meet the error and report it
+            pass
+
+
 class _Deferring(importlib.abc.Loader):
     def __init__(self, loader, finder):
         self.loader, self.finder = loader, finder
@@ -610,6 +640,7 @@ def main():
         if job.get("helpers"):
             cells.append({"id": "<assignment helpers>", "source": job["helpers"]})
         run_cells(cells, ns, limits)
+        run_deferred_that_functions_use(ns)
         run_cases(cases, ns, limits, codec)
         os.write(done_write, b"done")
         os._exit(0)
