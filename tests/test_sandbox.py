@@ -576,3 +576,39 @@ def test_the_grading_kernel_starts_with_matplotlibs_font_list():
     seen = json.loads(outputs[0]["text"].strip().splitlines()[-1])
     assert seen == {"seeded": True, "same": True,
                     "fonts": len(json.loads(fonts.read_text())["ttflist"])}
+
+
+def test_the_cache_folder_is_the_data_loaders_one(monkeypatch, tmp_path):
+    """The sandbox keeps its caches where cnn_course.data.sources.cache_dir says."""
+    from cnn_course.data.sources import cache_dir
+
+    for value in (str(tmp_path), ""):
+        monkeypatch.setenv("XDG_CACHE_HOME", value)
+        assert sandbox._cache_folder() == cache_dir()
+
+
+def test_removing_a_cgroup_folder_removes_the_emptied_ones_below_it(tmp_path):
+    """A grader run inside a counting cgroup makes its sandboxes' cgroups below it;
+    removing the counting cgroup takes them too (rmdir, deepest first)."""
+    (tmp_path / "group" / "cnn_course" / "sbx-1").mkdir(parents=True)
+    assert sandbox._remove(tmp_path / "group")
+    assert not (tmp_path / "group").exists()
+
+
+def test_a_counting_cgroup_counts_what_its_process_runs():
+    group = sandbox.counting_cgroup()
+    if group is None:
+        pytest.skip("no cgroup that counts CPU can be made here")
+    try:
+        def enter():
+            for procs in group.procs_files():
+                procs.write_text(str(os.getpid()))
+
+        subprocess.run([sys.executable, "-c",
+                        "import time\nt = time.process_time()\n"
+                        "while time.process_time() - t < 0.3: pass"],
+                       preexec_fn=enter, check=True, timeout=120)
+        assert group.cpu_seconds() >= 0.25
+    finally:
+        group.close()
+    assert not group.folders

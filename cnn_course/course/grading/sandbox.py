@@ -833,14 +833,19 @@ def _environment_key(allow: tuple[str, ...], path: tuple[str, ...]) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
+def _cache_folder() -> Path:
+    """The user's cnn_course cache folder, as :func:`cnn_course.data.sources.cache_dir`
+    has it (not imported: that package brings torch into the grader)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnn_course"
+
+
 @functools.lru_cache(maxsize=16)
 def _cached_on_disk(allow: tuple[str, ...], path: tuple[str, ...]) -> RunnerEnv:
     """The environment, computed once per installation (it takes seconds: every
     installed file is looked at) and kept in the user's cache folder."""
     import json
 
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    file = cache / "cnn_course" / "runner-env" / f"{_environment_key(allow, path)}.json"
+    file = _cache_folder() / "runner-env" / f"{_environment_key(allow, path)}.json"
     try:
         data = json.loads(file.read_text())
         return RunnerEnv(data["python"], tuple(data["sys_path"]), data["binds"],
@@ -1057,9 +1062,8 @@ def matplotlib_font_list() -> Path | None:
         version = importlib.metadata.version("matplotlib")
     except importlib.metadata.PackageNotFoundError:
         return None
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     key = hashlib.sha256(f"{sys.prefix}:{version}".encode()).hexdigest()[:16]
-    folder = cache / "cnn_course" / "matplotlib" / key
+    folder = _cache_folder() / "matplotlib" / key
     found = sorted(folder.glob("fontlist-v*.json"))
     if not found:
         try:
