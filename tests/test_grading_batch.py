@@ -7,7 +7,9 @@ test_grading.py and test_grading_hostile.py), so these tests take seconds.
 
 import csv
 import os
+import sys
 import zipfile
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -236,3 +238,52 @@ def test_a_kernel_that_stops_answering_is_stopped_not_waited_for(tmp_path, monke
     # the watchdog's reason, not the backstop's CellTimeoutError
     assert "no heartbeat for 3 s" in resources["cnn_course"]["notebook_error"]
     assert nb.cells[2].outputs[0].ename == "NotRun"
+
+
+def test_the_gradebook_is_made_in_process_as_nbgrader_would_make_it(layout, submissions,
+                                                                   tmp_path, calls,
+                                                                   monkeypatch):
+    """`create_tables` gives the tables and migration stamp that nbgrader's own fresh
+    gradebook gets (its `alembic heads` subprocess), and grading never runs that."""
+    import nbgrader.api
+    from sqlalchemy import create_engine, inspect, text
+
+    from cnn_course.course.grading.gradebook import create_tables
+
+    def schema(url):
+        engine = create_engine(url)
+        try:
+            tables = inspect(engine)
+            shape = {t: sorted(c["name"] for c in tables.get_columns(t))
+                     for t in tables.get_table_names()}
+            with engine.connect() as conn:
+                stamp = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+            return shape, stamp
+        finally:
+            engine.dispose()
+
+    theirs, ours = (f"sqlite:///{tmp_path / name}.db" for name in ("theirs", "ours"))
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    nbgrader.api.Gradebook(theirs).close()  # nbgrader's way, subprocess and all
+    assert create_tables(ours) is True
+    assert schema(ours) == schema(theirs) and len(schema(ours)[1]) == 1
+    assert create_tables(ours) is False  # a gradebook with tables is left alone
+
+    def no_subprocess():
+        raise AssertionError("nbgrader ran `alembic heads`")
+
+    monkeypatch.setattr(nbgrader.api, "get_alembic_version", no_subprocess)
+    rows, _ = _run(layout, submissions, tmp_path)
+    assert [r.status for r in rows] == ["graded"] * 4
+    assert schema(f"sqlite:///{tmp_path / 'ws' / 'gradebook.db'}") == schema(theirs)
+
+
+def test_a_finished_kernel_is_killed_not_asked_to_exit(tmp_path):
+    """Its sandbox is thrown away, so nothing waits for the kernel's own exit: an exit
+    handler that a notebook registers (here, one that writes a file) never runs."""
+    marker = tmp_path / "exit-handler-ran"
+    nb, resources = _execute(tmp_path, "import atexit, pathlib\n"
+                             f"atexit.register(pathlib.Path({str(marker)!r}).touch)",
+                             "print('done')", sandboxed=False)
+    assert nb.cells[1].outputs[0].text.strip() == "done"
+    assert not marker.exists()

@@ -28,6 +28,11 @@ DB_URL_ENV = "NBGRADER_DB_URL"
 INSTRUCTOR_FILES = ["spec.py", "verdicts.py"]  # never released, never copied to students
 
 
+def default_db_url(workspace: Path) -> str:
+    """The workspace's own SQLite gradebook (waiting up to 120 s for another writer)."""
+    return f"sqlite:///{Path(workspace).resolve() / 'gradebook.db'}?timeout=120"
+
+
 def configure(c: Config, workspace: Path, solutions: Path, release: Path,
               sandboxed: bool | None = None,
               submission_cpu: float = DEFAULT_SUBMISSION_CPU,
@@ -77,7 +82,7 @@ def configure(c: Config, workspace: Path, solutions: Path, release: Path,
     c.CourseDirectory.root = str(workspace)
     c.CourseDirectory.source_directory = solutions
     c.CourseDirectory.release_directory = str(Path(release).resolve())
-    c.CourseDirectory.db_url = db_url or f"sqlite:///{workspace / 'gradebook.db'}?timeout=120"
+    c.CourseDirectory.db_url = db_url or default_db_url(workspace)
     c.CourseDirectory.course_id = "cnn_course"
     c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
                                 *INSTRUCTOR_FILES]

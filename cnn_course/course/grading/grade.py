@@ -36,7 +36,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .config import DEFAULT_SUBMISSION_CPU
+from .config import DEFAULT_SUBMISSION_CPU, default_db_url
 from .escape import csv_cell, printable
 from .intake import Entry, IntakeError, student_entries
 from .nbgrader_api import make_api, nbgrader_error
@@ -208,12 +208,13 @@ def prepare(layout: CourseLayout, assignment: str, settings: Settings, work: Pat
 def _prepare(layout: CourseLayout, assignment: str, settings: Settings, work: Path) -> None:
     from nbgrader.api import Gradebook, MissingEntry
 
-    from .gradebook import prepared_key, set_prepared_key, shared
+    from .gradebook import create_tables, prepared_key, set_prepared_key, shared
 
     marker = work / "prepared" / f"{assignment}.sha256"
     key = settings_key(layout, assignment, settings)
     released = settings.release / assignment
     try:
+        create_tables(settings.db_url)
         with Gradebook(settings.db_url) as gb:
             gb.find_assignment(assignment)
         held = True
@@ -233,6 +234,7 @@ def _prepare(layout: CourseLayout, assignment: str, settings: Settings, work: Pa
             scratch = work / "prepared" / "release-only.db"  # the release, nothing else
             scratch.unlink(missing_ok=True)
             db_url = f"sqlite:///{scratch}"
+            create_tables(db_url)
     api = make_api(settings.workspace, layout.solutions, settings.release,
                    sandboxed=settings.sandboxed, submission_cpu=settings.submission_cpu,
                    db_url=db_url)
@@ -297,7 +299,7 @@ def grade(layout: CourseLayout, assignment: str, submissions: Path, out_csv: Pat
     work = workspace / ".cnn_course"
     release = work / "release"
     out_csv = Path(out_csv)
-    db_url = db_url or f"sqlite:///{workspace / 'gradebook.db'}?timeout=120"
+    db_url = db_url or default_db_url(workspace)
 
     settings = Settings(assignment, workspace, layout.solutions.resolve(), release.resolve(),
                         (out_csv.parent / "feedback").resolve() if feedback else None,

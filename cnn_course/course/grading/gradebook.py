@@ -41,6 +41,42 @@ def _engine(db_url: str):
     return create_engine(db_url, poolclass=NullPool)
 
 
+def create_tables(db_url: str) -> bool:
+    """Give a database that has no tables yet nbgrader's, stamped with its newest migration.
+
+    This is what nbgrader's ``Gradebook`` does with an empty database, less its way of
+    finding the newest migration: a subprocess running the ``alembic heads`` command
+    (2.3 s of CPU, 4 s of wall time on a busy machine, on every fresh workspace).
+    alembic's own ``ScriptDirectory`` reads the same migration scripts in-process
+    (0.07 s). A database that holds any table is left alone, so nbgrader's migrations
+    still apply to old gradebooks. Returns whether it created the tables.
+    """
+    from pathlib import Path
+
+    from alembic.script import ScriptDirectory
+    from nbgrader.api import Base
+    from nbgrader.dbutil import ALEMBIC_DIR
+    from sqlalchemy import inspect, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = _engine(db_url)
+    try:
+        with engine.begin() as conn:
+            if inspect(conn).get_table_names():
+                return False
+            Base.metadata.create_all(bind=conn)
+            conn.execute(text("CREATE TABLE alembic_version "
+                              "(version_num VARCHAR(32) NOT NULL)"))
+            conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+                         {"v": ScriptDirectory(ALEMBIC_DIR).get_current_head()})
+        return True
+    finally:
+        engine.dispose()
+
+
 def prepared_key(db_url: str, assignment: str) -> str | None:
     """The version of ``assignment`` that a grader set up in this gradebook, if any."""
     from sqlalchemy import text

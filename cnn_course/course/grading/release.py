@@ -20,6 +20,7 @@ from cnn_course.course.spec.generate import visible_checks
 from cnn_course.course.spec.load import load_spec
 from cnn_course.course.testing.check import CHECKS_DIR
 
+from .gradebook import create_tables
 from .nbgrader_api import make_api, nbgrader_error
 from .paths import CourseError, CourseLayout
 
@@ -46,6 +47,7 @@ def release(layout: CourseLayout, assignments: list[str] | None = None,
     with tempfile.TemporaryDirectory(prefix="cnn-course-release-") as tmp:
         ws = Path(workspace) if workspace else Path(tmp)
         api = make_api(ws, layout.solutions, Path(tmp) / "release", sandboxed=False)
+        create_tables(api.coursedir.db_url)
         for name in names:
             if checks_dir is not None:
                 Path(checks_dir).mkdir(parents=True, exist_ok=True)
