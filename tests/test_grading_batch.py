@@ -287,3 +287,28 @@ def test_a_finished_kernel_is_killed_not_asked_to_exit(tmp_path):
                              "print('done')", sandboxed=False)
     assert nb.cells[1].outputs[0].text.strip() == "done"
     assert not marker.exists()
+
+
+def test_workers_start_up_while_the_gradebook_is_prepared(layout, submissions, tmp_path,
+                                                          monkeypatch):
+    """With --jobs N the N worker processes exist before `prepare` runs, so their
+    imports overlap it; a worker whose warm-up fails still grades (and reports)."""
+    import multiprocessing
+
+    from cnn_course.course.grading.paths import CourseError
+    from cnn_course.course.grading.worker import Settings, warm_up
+
+    seen = []
+
+    def prepare(*args):
+        seen.append(len(multiprocessing.active_children()))
+        raise CourseError("stop here")
+
+    monkeypatch.setattr(grade_module, "prepare", prepare)
+    with pytest.raises(CourseError, match="stop here"):
+        _run(layout, submissions, tmp_path, jobs=2)
+    assert seen == [2]
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    broken = Settings(A, blocked / "ws", blocked, blocked, None, False, 1.0, "sqlite://")
+    assert warm_up(broken) is None  # the error comes back with the first submission

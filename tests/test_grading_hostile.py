@@ -745,3 +745,80 @@ def test_one_time_budget_per_submission(layout, tmp_path):
     assert row.score == 0 and "timeout" in row.reason
     # 30 s of CPU in all; the wall-clock allowance is generous for a loaded machine
     assert time.monotonic() - started < 400
+
+
+BURN = ("import time as _t\n_start = _t.process_time()\n"
+        "while _t.process_time() - _start < {seconds}:\n    pass\n")
+
+
+def test_the_graders_check_runs_while_the_notebook_does(layout, tmp_path, monkeypatch):
+    """The check starts before the notebook's kernel (BeginTrustedVerdicts) and is still
+    working when the kernel runs its first cell: the first answer cell spends 3 s of CPU
+    in each sandbox. The score is the full solution's, as when they ran in turn."""
+    from cnn_course.course.grading.execute import SandboxedExecute
+    from cnn_course.course.grading.preprocessors import STARTED_CHECK
+
+    seen = []
+    original = SandboxedExecute.preprocess_cell
+
+    def spy(self, cell, resources, index):
+        check = resources.get("cnn_course", {}).get(STARTED_CHECK)
+        if cell.cell_type == "code" and not seen:
+            seen.append((check is not None, check is not None and
+                         check.run._proc.poll() is None))
+        return original(self, cell, resources, index)
+
+    monkeypatch.setattr(SandboxedExecute, "preprocess_cell", spy)
+    subs = tmp_path / "subs" / "burner"
+    subs.mkdir(parents=True)
+    nbformat.write(build(layout, prefix={"correlate2d": BURN.format(seconds=3)}), subs / NB)
+    (row,) = grade(layout, "01_convolution", subs.parent, tmp_path / "g.csv",
+                   workspace=tmp_path / "ws", progress=False, similarity=False,
+                   feedback=False, log=lambda *a: None)
+    assert seen == [(True, True)]
+    assert (row.score, row.status) == (FULL, "graded")
+
+
+def test_the_notebook_stops_once_it_and_the_check_have_spent_the_budget(tmp_path):
+    """SandboxedExecute counts the CPU of the check running beside it: with the
+    submission's budget already spent by the check, no cell runs, and the reason says
+    who spent it."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from cnn_course.course.grading.execute import SandboxedExecute
+    from cnn_course.course.grading.preprocessors import STARTED_CHECK
+
+    class Spent:
+        def cpu_seconds(self):
+            return 31.0
+
+    nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("print(x)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    resources = {"metadata": {"path": str(tmp_path)}, "cnn_course": {STARTED_CHECK: Spent()}}
+    SandboxedExecute(sandboxed=False, submission_cpu=30).preprocess(nb, resources)
+    assert [c.outputs[0].ename for c in nb.cells] == ["NotRun", "NotRun"]
+    assert resources["cnn_course"]["notebook_error"] == (
+        "the notebook and the grader's check used the submission's 30 s of CPU time")
+    # without the check's 31 s, the same notebook runs
+    resources = {"metadata": {"path": str(tmp_path)}}
+    SandboxedExecute(sandboxed=False, submission_cpu=30).preprocess(nb, resources)
+    assert nb.cells[1].outputs[0].text.strip() == "1"
+
+
+def test_the_check_stops_once_it_and_the_notebook_have_spent_the_budget(layout):
+    """The runner's budget is what the kernel beside it has not spent, asked at every
+    look: a kernel that has spent it all stops the runner before any case comes back,
+    and with nothing spent beside it the same check passes every test."""
+    from cnn_course.course.grading.trusted import start_trusted
+    from cnn_course.course.spec import load_spec
+
+    spec = load_spec(ROOT / "solutions", "01_convolution")
+    nb = build(layout)
+    done = start_trusted(spec, nb, sandboxed=True, total_cpu=60, session_seed=1,
+                         spent_elsewhere=lambda: 0.0).result(spec)
+    assert done.score == FULL
+    stopped = start_trusted(spec, nb, sandboxed=True, total_cpu=60, session_seed=1,
+                            spent_elsewhere=lambda: 1000.0).result(spec)
+    assert stopped.score == 0 and not stopped.cells
+    assert {v.kind for t in stopped.tests.values() for _, v in t.verdicts} == {"no result"}

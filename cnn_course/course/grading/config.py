@@ -110,8 +110,9 @@ def configure(c: Config, workspace: Path, solutions: Path, release: Path,
         ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
     ]
     c.Autograde.autograde_preprocessors = [
-        SandboxedExecute,  # the notebook in the sandbox, for the feedback
-        pp.TrustedVerdicts,  # the grader's own check decides each test cell
+        pp.BeginTrustedVerdicts,  # the grader's own check starts, in its own sandbox
+        SandboxedExecute,  # meanwhile, the notebook in the sandbox, for the feedback
+        pp.TrustedVerdicts,  # the grader's check, judged, decides each test cell
         IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
         SaveAutoGrades,
         pp.SaveVerdicts,  # verdicts into the gradebook's comments; flags

@@ -34,6 +34,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Enum, Float, Integer, List, Unicode
 
 from .kernel_limits import ENV as CELL_CPU_ENV
+from .preprocessors import STARTED_CHECK
 from .sandbox import SandboxKernelManager, prepare_kernel_manager
 
 WALL_FACTOR = 10  # the wall-clock backstop per cell: this many times its CPU limit + 60 s
@@ -182,8 +183,12 @@ class SandboxedExecute(Execute):
             not_run(cell, "the notebook stopped before this cell")
             return cell, resources
         used = state.get("kernel_cpu") or 0.0
+        check = state.get(STARTED_CHECK)  # the grader's check, running beside the notebook
+        if check is not None:
+            used += check.cpu_seconds()
         if cell.cell_type == "code" and used > self.submission_cpu:
-            self._stopped = (f"the notebook used its {self.submission_cpu:g} s of CPU time")
+            who = "the notebook" + (" and the grader's check" if check is not None else "")
+            self._stopped = f"{who} used the submission's {self.submission_cpu:g} s of CPU time"
             not_run(cell, self._stopped)
             return cell, resources
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")

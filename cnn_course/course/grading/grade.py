@@ -30,6 +30,7 @@ import os
 import sys
 import textwrap
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -42,7 +43,7 @@ from .intake import Entry, IntakeError, student_entries
 from .nbgrader_api import make_api, nbgrader_error
 from .paths import CourseError, CourseLayout
 from .sandbox import Isolation, detect
-from .worker import Outcome, Settings, grade_student
+from .worker import Outcome, Settings, grade_student, warm_up
 
 CSV_COLUMNS = ("student_id", "gradebook_id", "assignment", "score", "max_score", "status",
                "reason")
@@ -307,7 +308,23 @@ def grade(layout: CourseLayout, assignment: str, submissions: Path, out_csv: Pat
     if cluster:
         log(f"cluster: {jobs} submission(s) at once; kernels and runners on the workers, "
             "judging, gradebook and feedback here")
-    prepare(layout, assignment, settings, work)
+    with ExitStack() as stack:
+        pool = None
+        if jobs > 1:  # its workers start up while the gradebook is prepared
+            pool = stack.enter_context(ProcessPoolExecutor(
+                max_workers=jobs, mp_context=get_context("spawn"), initializer=warm_up,
+                initargs=(settings,)))
+            for _ in range(jobs):
+                pool.submit(int)  # spawns a worker now rather than at the first submission
+        prepare(layout, assignment, settings, work)
+        return _grade_all(layout, assignment, submissions, out_csv, settings, work,
+                          force=force, progress=progress, similarity=similarity,
+                          pool=pool, log=log)
+
+
+def _grade_all(layout: CourseLayout, assignment: str, submissions: Path, out_csv: Path,
+               settings: Settings, work: Path, *, force: bool, progress: bool,
+               similarity: bool, pool: ProcessPoolExecutor | None, log) -> list[GradeRow]:
     try:
         entries = student_entries(submissions, work / "intake" / assignment)
     except (IntakeError, OSError, ValueError) as err:
@@ -345,20 +362,19 @@ def grade(layout: CourseLayout, assignment: str, submissions: Path, out_csv: Pat
         bar.update(1)
 
     try:
-        if jobs <= 1:
+        if pool is None:
             for entry in todo:
                 finish(entry, grade_student(settings, entry))
         else:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-                futures = {pool.submit(grade_student, settings, e): e for e in todo}
-                for future in as_completed(futures):
-                    entry = futures[future]
-                    try:
-                        outcome = future.result()
-                    except Exception as err:  # a worker process died
-                        outcome = _failed(entry, max_score,
-                                          f"internal error: grading worker died ({err})")
-                    finish(entry, outcome)
+            futures = {pool.submit(grade_student, settings, e): e for e in todo}
+            for future in as_completed(futures):
+                entry = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as err:  # a worker process died
+                    outcome = _failed(entry, max_score,
+                                      f"internal error: grading worker died ({err})")
+                finish(entry, outcome)
     finally:
         bar.close()
     final = ordered()

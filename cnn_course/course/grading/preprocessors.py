@@ -39,6 +39,7 @@ from .sanitise import sanitise
 
 NOTES_PREFIX = "Grader's notes: "
 VERDICT_ENAME = "GraderCheck"  # the error a failed trusted verdict shows in its cell
+STARTED_CHECK = "started_check"  # resources["cnn_course"] key: BeginTrustedVerdicts' check
 
 
 def _meta(cell) -> dict:
@@ -93,23 +94,32 @@ class TrustedVerdicts(_SpecStep):
         config=True)
     session_seed = None  # "fresh" tests draw new inputs in every grading session
 
+    @staticmethod
+    def _session_seed() -> int:
+        if TrustedVerdicts.session_seed is None:
+            TrustedVerdicts.session_seed = secrets.randbits(63)
+        return TrustedVerdicts.session_seed
+
     def preprocess(self, nb, resources):
         from .trusted import run_trusted
 
-        if TrustedVerdicts.session_seed is None:
-            TrustedVerdicts.session_seed = secrets.randbits(63)
         spec = self.spec(resources)
         state = resources.setdefault("cnn_course", {})
         state["notes"] = list(nb.metadata.get("cnn_course", {}).get("notes", []))
-        used = state.get("kernel_cpu") or 0.0
-        budget = max(self.submission_cpu - used, 0.0)
-        executor = None
-        if self.cluster:  # only the runner's inputs travel (see trusted.runner_payload)
-            from .cluster import sandbox_for
+        started = state.pop(STARTED_CHECK, None)
+        if started is not None:  # BeginTrustedVerdicts started it before the notebook ran
+            result = started.result(spec)
+        else:
+            used = state.get("kernel_cpu") or 0.0
+            budget = max(self.submission_cpu - used, 0.0)
+            executor = None
+            if self.cluster:  # only the runner's inputs travel (see trusted.runner_payload)
+                from .cluster import sandbox_for
 
-            executor = sandbox_for(self.cluster).runner(resources["nbgrader"].get("student"))
-        result = run_trusted(spec, nb, sandboxed=self.sandboxed, total_cpu=budget,
-                             session_seed=TrustedVerdicts.session_seed, executor=executor)
+                executor = sandbox_for(self.cluster).runner(
+                    resources["nbgrader"].get("student"))
+            result = run_trusted(spec, nb, sandboxed=self.sandboxed, total_cpu=budget,
+                                 session_seed=self._session_seed(), executor=executor)
         disagree = []
         spec_tests = {t.id: t for t in spec.tests}  # hidden tests run only here
         for cell in nb.cells:
@@ -138,6 +148,31 @@ class TrustedVerdicts(_SpecStep):
                                 f"{'pass' if verdict.ok else 'fail'})")
         state["trusted"] = result
         state["disagree"] = disagree
+        return nb, resources
+
+
+class BeginTrustedVerdicts(TrustedVerdicts):
+    """Before ``SandboxedExecute``: start the grader's check, so that it runs while the
+    notebook does; :class:`TrustedVerdicts`, after it, waits for it and judges.
+
+    Each runs in its own sandbox, as before; only the waiting overlaps (README, grading
+    speed). The two share the submission's CPU budget: the runner may use what the
+    kernel has not (:func:`.trusted.start_trusted`), and the notebook stops once the
+    two together have spent it (``SandboxedExecute``). It reads ``TrustedVerdicts``'
+    settings. With ``cluster`` set it does nothing: the worker runs the check after
+    the notebook, with what the notebook left.
+    """
+
+    def preprocess(self, nb, resources):
+        from .trusted import start_trusted
+
+        if self.cluster:
+            return nb, resources
+        state = resources.setdefault("cnn_course", {})
+        state[STARTED_CHECK] = start_trusted(
+            self.spec(resources), nb, sandboxed=self.sandboxed,
+            total_cpu=self.submission_cpu, session_seed=self._session_seed(),
+            spent_elsewhere=lambda: state.get("kernel_cpu") or 0.0)
         return nb, resources
 
 

@@ -633,8 +633,10 @@ class Sandbox:
 
     def cpu_seconds(self) -> float | None:
         """CPU seconds used so far by everything in the sandbox, finished processes
-        included; ``None`` where no cgroup counts them."""
-        return self._cgroup.cpu_seconds() if self._cgroup else None
+        included; ``None`` where no cgroup counts them. Safe to ask from another
+        thread while the sandbox closes."""
+        group = self._cgroup  # read once: close() may clear it meanwhile
+        return group.cpu_seconds() if group else None
 
     def kill(self) -> None:
         """SIGKILL everything in the sandbox (needs a cgroup; without one, killing

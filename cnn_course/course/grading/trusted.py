@@ -211,7 +211,8 @@ def _module_stub_binds(forbid: tuple[str, ...], folder: Path) -> dict[str, str]:
     return binds
 
 
-def _stub_names(allow: tuple[str, ...], distributions: tuple[str, ...]) -> list[str]:
+@functools.lru_cache(maxsize=16)  # the same for every submission of an assignment
+def _stub_names(allow: tuple[str, ...], distributions: tuple[str, ...]) -> tuple[str, ...]:
     """Packages installed for the course but not in the runner: they import as stubs.
 
     So an import that works in the notebook works here too; one that fails there
@@ -223,8 +224,8 @@ def _stub_names(allow: tuple[str, ...], distributions: tuple[str, ...]) -> list[
                                   for d in distributions))
     names = (_installed_top_names() - present - {a.split(".")[0] for a in allow}
              - {"cnn_course"})
-    return sorted(n for n in names if n not in sys.builtin_module_names
-                  and n not in sys.stdlib_module_names)
+    return tuple(sorted(n for n in names if n not in sys.builtin_module_names
+                        and n not in sys.stdlib_module_names))
 
 
 # --- running ----------------------------------------------------------------------
@@ -285,6 +286,33 @@ def run_trusted(spec: Assignment, notebook, *, sandboxed: bool, total_cpu: float
     return judge_run(spec, job, index, (executor or run_runner)(payload))
 
 
+@dataclass
+class StartedCheck:
+    """A trusted check started by :func:`start_trusted`; :meth:`result` judges it."""
+
+    job: dict
+    index: dict
+    run: RunnerRun
+
+    def cpu_seconds(self) -> float:
+        return self.run.cpu_seconds()
+
+    def result(self, spec: Assignment) -> TrustedResult:
+        return judge_run(spec, self.job, self.index, self.run.result())
+
+
+def start_trusted(spec: Assignment, notebook, *, sandboxed: bool, total_cpu: float,
+                  session_seed: int | None = None, limits: sandbox.Limits = sandbox.Limits(),
+                  spent_elsewhere=None) -> StartedCheck:
+    """:func:`run_trusted`, started here and judged later, so that the submission's
+    notebook can run at the same time: ``spent_elsewhere()`` (its kernel's CPU seconds)
+    comes off ``total_cpu`` while the runner works."""
+    job, index = build_job(spec, notebook, total_cpu=total_cpu, session_seed=session_seed)
+    payload = runner_payload(spec, job, sandboxed=sandboxed, total_cpu=total_cpu,
+                             limits=limits)
+    return StartedCheck(job, index, start_runner(payload, spent_elsewhere))
+
+
 def runner_payload(spec: Assignment, job: dict, *, sandboxed: bool, total_cpu: float,
                    limits: sandbox.Limits = sandbox.Limits()) -> dict:
     """Everything :func:`run_runner` needs, and nothing it must not see.
@@ -304,57 +332,117 @@ def run_runner(payload: dict) -> dict:
     ``{"frames": bytes, "cpu": CPU seconds or None, "elapsed": seconds}``. Touches only
     a temporary folder, so running it twice (a retry) changes nothing.
     """
-    job = dict(payload["job"])
-    allow, forbid = tuple(payload["allow"]), tuple(payload["forbid"])
-    total_cpu = payload["total_cpu"]
-    limits = sandbox.Limits(**payload["limits"])
-    with tempfile.TemporaryDirectory(prefix="cnn-course-trusted-") as tmp:
-        tmp = Path(tmp)
+    return start_runner(payload).result()
+
+
+class RunnerRun:
+    """A runner started by :func:`start_runner`, working while its caller does other work.
+
+    Everything that imports, reads the environment or builds the sandbox happens in
+    the caller's thread, before the runner starts. The one thread here only feeds the
+    job, waits for the runner (stopping it past its CPU budget or the wall backstop),
+    reads its pipe and removes its files, so it never races the caller's imports.
+    """
+
+    def __init__(self, payload: dict, spent_elsewhere=None):
+        self._spent_elsewhere = spent_elsewhere or (lambda: 0.0)
+        self._result: dict | None = None
+        self._cpu: float | None = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="cnn-course-trusted-")
+        try:
+            self._start(payload, Path(self._tmp.name))
+        except BaseException:
+            self._tmp.cleanup()
+            raise
+        self._thread = threading.Thread(target=self._finish, daemon=True,
+                                        name="cnn-course-runner")
+        self._thread.start()
+
+    def _start(self, payload: dict, tmp: Path) -> None:
+        job = dict(payload["job"])
+        self._total_cpu = payload["total_cpu"]
         os.chmod(tmp, 0o755)
+        self.box = None
+        self._read_end, write_end = os.pipe()
+        try:
+            cmd = self._command(job, payload, tmp, write_end)
+            self._job = json.dumps(job).encode()
+            self._received = bytearray()
+            self._started = time.monotonic()
+            self._proc = subprocess.Popen(cmd, cwd=tmp, stdin=subprocess.PIPE,
+                                          stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, pass_fds=(write_end,))
+        except BaseException:
+            os.close(self._read_end)
+            if self.box is not None:
+                self.box.close()
+            raise
+        finally:
+            os.close(write_end)
+
+    def _command(self, job: dict, payload: dict, tmp: Path, write_end: int) -> list[str]:
+        """The runner's command line; fills in ``job``'s search path and stubs."""
+        allow, forbid = tuple(payload["allow"]), tuple(payload["forbid"])
         job_dir = tmp / "job"
         job_dir.mkdir()
         shutil.copy(Path(__file__).with_name("runner.py"), job_dir / "runner.py")
         extra = _course_subset(tmp / "course_subset", payload["assignment"], allow)
         job["sys_path"] = [str(extra)]
-        read_end, write_end = os.pipe()
-        box = None
         if payload["sandboxed"]:
             env = sandbox.runner_environment(
                 [a for a in allow if not a.startswith("cnn_course")])
-            job["stubs"] = _stub_names(allow, env.distributions)
+            job["stubs"] = list(_stub_names(allow, tuple(env.distributions)))
             binds = dict(env.binds)
             binds.update(_module_stub_binds(forbid, tmp))
-            box = sandbox.Sandbox(limits, readonly=[job_dir, extra], binds=binds,
-                                  pid1=True, full_python=False)
-            cmd = box.command(env.argv(job_dir / "runner.py", write_end))
+            self.box = sandbox.Sandbox(sandbox.Limits(**payload["limits"]),
+                                       readonly=[job_dir, extra], binds=binds,
+                                       pid1=True, full_python=False)
+            return self.box.command(env.argv(job_dir / "runner.py", write_end))
         else:  # trusted code only (--allow-unsandboxed): no minimal environment here
             installed = _installed_top_names()
             job["stubs"] = sorted({n.split(".")[0] for n in packages(forbid)}
                                   & installed)
             job["sys_path"] = []
-            cmd = [sys.executable, "-I", str(job_dir / "runner.py"), str(write_end)]
-        received = bytearray()
-        reader = threading.Thread(target=_drain, args=(read_end, received), daemon=True)
-        started = time.monotonic()
+            return [sys.executable, "-I", str(job_dir / "runner.py"), str(write_end)]
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the runner has used so far (0 where no cgroup counts them)."""
+        if self._cpu is not None or self.box is None:
+            return self._cpu or 0.0
+        return self.box.cpu_seconds() or 0.0
+
+    def _finish(self) -> None:
+        reader = threading.Thread(target=_drain, args=(self._read_end, self._received),
+                                  daemon=True)
         try:
-            proc = subprocess.Popen(cmd, cwd=tmp, stdin=subprocess.PIPE,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    pass_fds=(write_end,))
-            os.close(write_end)
-            write_end = -1
             reader.start()
-            _feed(proc, json.dumps(job).encode())
-            _watch(proc, box, total_cpu)
+            _feed(self._proc, self._job)
+            _watch(self._proc, self.box,
+                   lambda: self._total_cpu - self._spent_elsewhere())
         finally:
-            if write_end >= 0:
-                os.close(write_end)
-            cpu = box.cpu_seconds() if box is not None else None
-            if box is not None:
-                box.close()  # also ends stray processes that still hold the pipe
+            cpu = self.box.cpu_seconds() if self.box is not None else None
+            self._cpu = cpu
+            if self.box is not None:
+                self.box.close()  # also ends stray processes that still hold the pipe
             reader.join(timeout=30)
-            os.close(read_end)
-        elapsed = time.monotonic() - started
-    return {"frames": bytes(received), "cpu": cpu, "elapsed": elapsed}
+            os.close(self._read_end)
+            self._tmp.cleanup()
+            self._result = {"frames": bytes(self._received), "cpu": cpu,
+                            "elapsed": time.monotonic() - self._started}
+
+    def result(self) -> dict:
+        """Wait for the runner: ``{"frames": bytes, "cpu": seconds or None, "elapsed"}``."""
+        self._thread.join()
+        return self._result
+
+
+def start_runner(payload: dict, spent_elsewhere=None) -> RunnerRun:
+    """Start :func:`run_runner`'s work and return at once; ``.result()`` waits for it.
+
+    ``spent_elsewhere()``: CPU seconds that the same submission spends elsewhere at the
+    same time (its notebook's kernel), counted against the runner's ``total_cpu``.
+    """
+    return RunnerRun(payload, spent_elsewhere)
 
 
 def judge_run(spec: Assignment, job: dict, index: dict, run: dict) -> TrustedResult:
@@ -376,14 +464,17 @@ def _feed(proc: subprocess.Popen, payload: bytes) -> None:
         pass
 
 
-def _watch(proc: subprocess.Popen, box, total_cpu: float) -> None:
-    """Wait for the runner; stop it past its CPU budget (cgroup) or the wall backstop."""
-    deadline = time.monotonic() + total_cpu * WALL_FACTOR + 120
+def _watch(proc: subprocess.Popen, box, budget) -> None:
+    """Wait for the runner; stop it past its CPU budget (cgroup) or the wall backstop.
+
+    ``budget()``: the CPU seconds it may use, asked again at every look (what the
+    submission's kernel spends at the same time comes off it)."""
+    deadline = time.monotonic() + budget() * WALL_FACTOR + 120
     while proc.poll() is None:
         if time.monotonic() > deadline:
             break
         used = box.cpu_seconds() if box is not None else None
-        if used is not None and used > total_cpu + 30:
+        if used is not None and used > budget() + 30:
             break
         try:
             proc.wait(timeout=0.2)

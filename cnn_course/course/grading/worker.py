@@ -64,6 +64,20 @@ def _api(s: Settings):
     return _API[key]
 
 
+def warm_up(s: Settings) -> None:
+    """A pool worker's start: import the grading pipeline and build its nbgrader API
+    while the grader is still preparing the gradebook, so the first submission does
+    not wait for them. Nothing here touches the gradebook or the release. It never
+    raises (that would break the pool): a failure here happens again, and is reported
+    in the rows, when the first submission is graded."""
+    try:
+        from . import execute, preprocessors, trusted  # noqa: F401  (imported, not used)
+
+        _api(s)
+    except Exception:
+        pass
+
+
 def points_of(release: nbformat.NotebookNode) -> float:
     return sum(float(c.metadata["nbgrader"].get("points", 0)) for c in release.cells
                if c.get("metadata", {}).get("nbgrader", {}).get("grade"))
