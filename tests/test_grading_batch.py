@@ -312,3 +312,20 @@ def test_workers_start_up_while_the_gradebook_is_prepared(layout, submissions, t
     blocked.write_text("")
     broken = Settings(A, blocked / "ws", blocked, blocked, None, False, 1.0, "sqlite://")
     assert warm_up(broken) is None  # the error comes back with the first submission
+
+
+def test_feedback_that_would_land_in_nbgraders_own_folder_is_refused(layout, submissions,
+                                                                      tmp_path, calls):
+    """A CSV written into the workspace would put its feedback pages in nbgrader's own
+    feedback folder, where each would delete its own source: refused before grading,
+    with what to do instead; elsewhere in the workspace is fine."""
+    from cnn_course.course.grading.paths import CourseError
+
+    with pytest.raises(CourseError, match="nbgrader's own feedback folder.*another folder"):
+        grade(layout, A, submissions, tmp_path / "ws" / "g.csv", workspace=tmp_path / "ws",
+              progress=False, allow_unsandboxed=True, similarity=False, log=print)
+    assert calls == []
+    rows = grade(layout, A, submissions, tmp_path / "ws" / "grades" / "g.csv",
+                 workspace=tmp_path / "ws", progress=False, allow_unsandboxed=True,
+                 similarity=False, log=print)
+    assert [r.status for r in rows] == ["graded"] * 4

@@ -305,6 +305,12 @@ def grade(layout: CourseLayout, assignment: str, submissions: Path, out_csv: Pat
     settings = Settings(assignment, workspace, layout.solutions.resolve(), release.resolve(),
                         (out_csv.parent / "feedback").resolve() if feedback else None,
                         isolation.sandboxed, float(submission_cpu), db_url, cluster)
+    if settings.feedback_dir == (workspace / "feedback").resolve():
+        raise CourseError(
+            f"--out {out_csv} would put the feedback pages in {settings.feedback_dir}, "
+            "which is nbgrader's own feedback folder in the workspace: write the CSV to "
+            f"another folder (e.g. {out_csv.parent / 'grades' / out_csv.name}), or pass "
+            "--no-feedback")
     if cluster:
         log(f"cluster: {jobs} submission(s) at once; kernels and runners on the workers, "
             "judging, gradebook and feedback here")
