@@ -310,7 +310,7 @@ def start_trusted(spec: Assignment, notebook, *, sandboxed: bool, total_cpu: flo
     job, index = build_job(spec, notebook, total_cpu=total_cpu, session_seed=session_seed)
     payload = runner_payload(spec, job, sandboxed=sandboxed, total_cpu=total_cpu,
                              limits=limits)
-    return StartedCheck(job, index, start_runner(payload, spent_elsewhere))
+    return StartedCheck(job, index, RunnerRun(payload, spent_elsewhere))
 
 
 def runner_payload(spec: Assignment, job: dict, *, sandboxed: bool, total_cpu: float,
@@ -332,11 +332,14 @@ def run_runner(payload: dict) -> dict:
     ``{"frames": bytes, "cpu": CPU seconds or None, "elapsed": seconds}``. Touches only
     a temporary folder, so running it twice (a retry) changes nothing.
     """
-    return start_runner(payload).result()
+    return RunnerRun(payload).result()
 
 
 class RunnerRun:
-    """A runner started by :func:`start_runner`, working while its caller does other work.
+    """:func:`run_runner`'s work, started at once; :meth:`result` waits for it, and the
+    caller can do other work meanwhile. ``spent_elsewhere()``: CPU seconds that the same
+    submission spends elsewhere at the same time (its notebook's kernel), counted
+    against the runner's ``total_cpu``.
 
     Everything that imports, reads the environment or builds the sandbox happens in
     the caller's thread, before the runner starts. The one thread here only feeds the
@@ -434,15 +437,6 @@ class RunnerRun:
         """Wait for the runner: ``{"frames": bytes, "cpu": seconds or None, "elapsed"}``."""
         self._thread.join()
         return self._result
-
-
-def start_runner(payload: dict, spent_elsewhere=None) -> RunnerRun:
-    """Start :func:`run_runner`'s work and return at once; ``.result()`` waits for it.
-
-    ``spent_elsewhere()``: CPU seconds that the same submission spends elsewhere at the
-    same time (its notebook's kernel), counted against the runner's ``total_cpu``.
-    """
-    return RunnerRun(payload, spent_elsewhere)
 
 
 def judge_run(spec: Assignment, job: dict, index: dict, run: dict) -> TrustedResult:
