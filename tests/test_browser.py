@@ -138,7 +138,12 @@ def test_a_lecture_runs_in_jupyterlab_and_saves_clean(chrome, student_lab):
     nb = _run_all_and_save(page, student_lab, rel)
     outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"]]
     assert not [o for o in outputs if o["output_type"] == "error"]
-    assert "cnn_course: using device" in "".join("".join(o.get("text", "")) for o in outputs)
+    counts = [c["execution_count"] for c in nb["cells"] if c["cell_type"] == "code"]
+    if max(counts) == len(counts):  # each cell ran once in this kernel
+        # the device line prints once per process, so a Run All retried on a busy
+        # machine (every cell run twice) leaves it out; test_lectures checks it always
+        assert "cnn_course: using device" in "".join("".join(o.get("text", ""))
+                                                     for o in outputs)
     page.locator(".jp-OutputArea-output img").first.wait_for()  # a figure, on the page
     assert page.locator(".jp-OutputArea-output img").count() >= 1
     page.locator(".jp-OutputArea-output img").first.scroll_into_view_if_needed()
