@@ -345,8 +345,6 @@ def run_cases(cases, ns, limits, codec):
                       "evalue": "the call ignored its CPU limit and was stopped"})
                 timed_out.add(name)
             break  # the child was reaped: what is left of the group goes round again
-        else:
-            how = "done"
         os.close(read_end)
         if how.startswith("done"):
             kill(pid)  # it reported its last case and is exiting: reap it
