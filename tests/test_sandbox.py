@@ -548,6 +548,64 @@ async def _execute_in_kernel(km: SandboxKernelManager, code: str) -> str:
 
 
 @needs_sandbox
+def test_the_grading_kernel_wastes_no_fixed_waits(tmp_path, monkeypatch):
+    """Issue 19: jupyter_client's ``wait_for_ready`` ends by reading IOPub until 0.2 s
+    pass without a message, and its kill polls for the exit every 0.1 s; both were
+    idle time in every submission. The sandbox's client ends on a message it was
+    waiting for, then drops what is queued without waiting; its manager polls a
+    killed kernel every few milliseconds. Leftover start-up messages do not leak
+    into the first cell's output."""
+    import queue
+
+    waits, sleeps = [], []  # (timeout, got a message) per blocking IOPub read; sleeps
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay, *args, **kwargs):
+        sleeps.append(delay)
+        return await real_sleep(delay, *args, **kwargs)
+
+    async def run() -> str:
+        km = prepare_kernel_manager(SandboxKernelManager(kernel_name="python3"),
+                                    tmp_path / "kernel")
+        await km.start_kernel()
+        client = km.client()
+        assert isinstance(client, sandbox.SandboxKernelClient)
+        client.start_channels()
+        channel = client.iopub_channel
+        read = channel.get_msg
+
+        async def get_msg(timeout=None):
+            try:
+                msg = await read(timeout=timeout)
+            except queue.Empty:
+                if timeout:
+                    waits.append((timeout, False))
+                raise
+            if timeout:
+                waits.append((timeout, True))
+            return msg
+
+        channel.get_msg = get_msg
+        printed = []
+        try:
+            await client.wait_for_ready(timeout=60)
+            reads_to_ready = list(waits)
+            await client.execute_interactive(
+                "print(6 * 7)", timeout=60,
+                output_hook=lambda m: printed.append(m["content"].get("text", m["msg_type"])))
+        finally:
+            client.stop_channels()
+            monkeypatch.setattr(asyncio, "sleep", sleep)
+            await km.shutdown_kernel(now=True)
+            monkeypatch.undo()
+        assert reads_to_ready and reads_to_ready[-1][1], reads_to_ready  # no wait for silence
+        return "".join(p for p in printed if p not in ("status", "execute_input"))
+
+    assert asyncio.run(run()) == "42\n"
+    assert max(sleeps, default=0) < 0.1, sleeps  # a killed sandbox is polled often
+
+
+@needs_sandbox
 def test_the_grading_kernel_starts_with_matplotlibs_font_list():
     """The grader's font list is copied into the kernel's empty MPLCONFIGDIR before
     the first cell, so pyplot's import reads it instead of scanning the fonts."""

@@ -63,6 +63,7 @@ import dataclasses
 import functools
 import importlib.metadata
 import os
+import queue
 import re
 import shlex
 import shutil
@@ -80,9 +81,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from traitlets import DottedObjectName, Type
 
 SANDBOX_UID = 65534  # "nobody": the user student code runs as when the grader is root
 HOME = "/home/student"  # the sandbox's working folder: a size-capped tmpfs
@@ -963,6 +966,43 @@ def detect() -> Isolation:
 
 # --- the notebook kernel ------------------------------------------------------------
 
+class SandboxKernelClient(AsyncKernelClient):
+    """jupyter_client's client, less two fixed waits per kernel (issue 19).
+
+    ``wait_for_ready`` asks for ``kernel_info`` until the kernel answers and a message
+    reaches IOPub (its subscription is live), as jupyter_client's does; jupyter_client
+    then reads IOPub until it has been silent for 0.2 s, which is 0.2 s of idle time
+    per submission. Here what is already queued is dropped without waiting: nbclient
+    reads only IOPub messages that answer its own requests, so a late status message
+    of the start-up is skipped there anyway.
+    """
+
+    async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            try:
+                reply = await self.shell_channel.get_msg(timeout=1)
+            except queue.Empty:
+                reply = None
+            if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                try:  # the kernel's status for this request shows IOPub is connected
+                    await self.iopub_channel.get_msg(timeout=0.2)
+                except queue.Empty:
+                    pass  # not subscribed yet: ask again
+                else:
+                    self._handle_kernel_info_reply(reply)
+                    break
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+        while await self.iopub_channel.msg_ready():  # drop what is queued, no waiting
+            await self.iopub_channel.get_msg(timeout=0)
+
+    wait_for_ready = _async_wait_for_ready
+
+
 class SandboxKernelManager(AsyncKernelManager):
     """A Jupyter kernel started inside the sandbox, talking over Unix sockets.
 
@@ -979,6 +1019,8 @@ class SandboxKernelManager(AsyncKernelManager):
     sandbox_dir: Path | None = None
     sandbox_limits: Limits = Limits()
     sandbox: Sandbox | None = None
+    client_class = DottedObjectName("cnn_course.course.grading.sandbox.SandboxKernelClient")
+    client_factory = Type(SandboxKernelClient, klass=AsyncKernelClient)
 
     @property
     def ipc_dir(self) -> Path:
@@ -1032,6 +1074,11 @@ class SandboxKernelManager(AsyncKernelManager):
                 self.sandbox = None
 
     shutdown_kernel = _async_shutdown_kernel
+
+    async def _async_wait(self, pollinterval: float = 0.1) -> None:
+        # After a kill jupyter_client polls for the exit every 0.1 s: a killed sandbox
+        # is gone within milliseconds, so the first poll's 0.1 s was all idle (README).
+        await super()._async_wait(pollinterval=min(pollinterval, 0.005))
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         # Student output travels over ZMQ; the process's own stdout/stderr (start-up
