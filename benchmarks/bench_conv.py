@@ -126,7 +126,7 @@ def multiplies_fn(case):
     x, w, b, dout, stride, pad = case
     geo = conv_module._conv_geometry(x, w, stride, pad, 1, "zeros")
     Kd, starts = conv_module._lowered_rows(geo)
-    step = conv_module._block_size(geo, Kd)
+    step = conv_module._block_size(geo, Kd, w.dtype)
     w_rows = conv_module._w_rows(w)  # (F, K)
     F_, K = w_rows.shape
     sizes = [min(step, geo.N - n0) for n0 in range(0, geo.N, step)]

@@ -198,6 +198,44 @@ def test_conv2d_blocks_do_not_change_the_result(monkeypatch, pad_mode):
             assert_close(one, other)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("params", [
+    dict(stride=1, pad=0, dilation=1, pad_mode="zeros"),
+    dict(stride=(2, 1), pad=0, dilation=(2, 3), pad_mode="zeros"),
+    dict(stride=2, pad=(2, 1), dilation=(3, 1), pad_mode="zeros"),
+    dict(stride=1, pad=1, dilation=2, pad_mode="reflect"),
+])
+def test_scratch_left_by_an_earlier_call_does_not_leak(monkeypatch, params, dtype):
+    """The fast path keeps its lowered matrix and output rows in per-thread scratch
+    buffers between calls, and zeroes the padding only when another user had the
+    buffer. Filled with NaN by another user between calls, and cut into blocks with
+    a short last one, they change no number, forward or backward."""
+    monkeypatch.setattr(conv_module, "_MIN_COLUMNS", 1)
+    monkeypatch.setattr(conv_module, "_BLOCK_ELEMENTS", 1)  # one image per block...
+    x, w, b = random_case(9, (3, 2, 11, 10), (3, 2, 3, 2))
+    x, w, b = (a.astype(dtype) for a in (x, w, b))
+    expected, cache = ops.conv2d_forward_naive(x, w, b, **params)
+    dout = rng_for(9).standard_normal(expected.shape).astype(dtype)
+    want = ops.conv2d_backward_naive(dout, cache)
+    geo = conv_module._conv_geometry(x, w, params["stride"], params["pad"],
+                                     params["dilation"], params["pad_mode"])
+    per_image = (geo.dilation[0] * conv_module._lowered_rows(geo)[0] * geo.WW * geo.C
+                 * geo.W_out)
+    for elements in (1, 2 * per_image):  # ... then two and a short last one
+        monkeypatch.setattr(conv_module, "_BLOCK_ELEMENTS", elements)
+        ops.conv2d_forward_fast(x, w, b, **params)
+        for name in ("lowered", "rows"):  # another user of the buffers
+            size = getattr(conv_module._SCRATCH, name).size
+            conv_module._scratch(name, size, np.dtype(dtype))[0].fill(np.nan)
+        out, cache = ops.conv2d_forward_fast(x, w, b, **params)
+        assert_close(out, expected, rtol=1e-4 if dtype == np.float32 else 1e-7)
+        for name in ("lowered", "rows", "by_rows"):
+            size = getattr(conv_module._SCRATCH, name).size
+            conv_module._scratch(name, size, np.dtype(dtype))[0].fill(np.nan)
+        for got, ref in zip(ops.conv2d_backward_fast(dout, cache), want):
+            assert_close(got, ref, rtol=1e-4 if dtype == np.float32 else 1e-7)
+
+
 def test_public_names_are_the_fast_versions():
     """conv2d_forward is the fast one, as the contract says."""
     assert ops.conv2d_forward is ops.conv2d_forward_fast

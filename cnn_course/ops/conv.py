@@ -28,6 +28,8 @@ field once, as im2col does), and turn every output row into one matrix multiply.
 
 from __future__ import annotations
 
+import math
+import threading
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
@@ -54,6 +56,32 @@ from .pad import PAD_MODES, check_reflect, pad_hw, unpad_hw
 # with benchmarks/bench_conv.py.
 _BLOCK_ELEMENTS = 1 << 18
 _MIN_COLUMNS = 128
+# OpenBLAS multiplies float32 matrices with M*N*K <= 1e6 straight from the operands
+# (its "direct" sgemm on AVX-512 machines); a larger product first copies both into
+# packed panels, which with few filters is a copy of the whole lowered slice for each
+# output row: 61 against 45 ns per column for 16 filters of 150 rows, measured here.
+# A block whose multiplies can stay under that size, with at least _MIN_COLUMNS
+# columns, is cut to stay under it.
+_DIRECT_MNK = 1_000_000
+# The lowered matrix and the rows of the output are scratch, kept per thread between
+# calls: a buffer of a megabyte that is freed and allocated again on every call comes
+# back from the system as fresh pages, each one faulted in again (in a fresh process,
+# the first benchmark shape: 1.7x torch with new buffers per call, measured here).
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, size: int, dtype: np.dtype, layout: object = None
+             ) -> tuple[np.ndarray, bool]:
+    """This thread's ``name`` scratch buffer as a flat array of ``size`` numbers, and
+    whether its contents are left as the last user with the same ``layout`` (not
+    None) left them; otherwise they are whatever any user left."""
+    held = getattr(_SCRATCH, name, None)
+    same = getattr(_SCRATCH, name + "_layout", None)
+    if held is None or held.dtype != dtype or held.size < size:
+        held, same = np.empty(size, dtype), None
+        setattr(_SCRATCH, name, held)
+    setattr(_SCRATCH, name + "_layout", layout)
+    return held[:size], layout is not None and same == layout
 
 
 # --------------------------------------------------------------------------- geometry
@@ -247,12 +275,17 @@ def _lowered_rows(geo: ConvGeometry) -> tuple[int, list[int]]:
     return Kd, starts
 
 
-def _block_size(geo: ConvGeometry, Kd: int) -> int:
+def _block_size(geo: ConvGeometry, Kd: int, dtype: np.dtype) -> int:
     """Images per block: the block's lowered matrix holds about _BLOCK_ELEMENTS
-    numbers, and at least _MIN_COLUMNS columns (a wide enough matrix multiply)."""
+    numbers, and at least _MIN_COLUMNS columns (a wide enough matrix multiply); in
+    float32, few enough that each multiply stays direct where it can (_DIRECT_MNK)."""
     per_image = geo.dilation[0] * Kd * geo.WW * geo.C * geo.W_out
     n = max(_BLOCK_ELEMENTS // per_image, -(-_MIN_COLUMNS // geo.W_out))
-    return max(1, min(geo.N, n))
+    direct = _DIRECT_MNK // (geo.F * geo.K * geo.W_out)  # images per direct multiply
+    if np.dtype(dtype) == np.float32 and direct * geo.W_out >= _MIN_COLUMNS:
+        n = min(n, direct)
+    n = max(1, min(geo.N, n))
+    return -(-geo.N // -(-geo.N // n))  # blocks of equal size, as far as they go
 
 
 def _taps(geo: ConvGeometry, Kd: int, image: tuple[int, ...], top: int, left: int):
@@ -293,26 +326,39 @@ def _lowered_blocks(x: np.ndarray, geo: ConvGeometry,
     """Yield ``(block, lowered, starts)`` for consecutive blocks of images of ``x``.
 
     ``lowered: (dh*Kd*WW*C, n*W')`` is the block's matrix (see above), ``starts`` the
-    first row of each output row. One buffer serves every block (entries in the
-    padding are written by none and stay zero); use it before the next block.
+    first row of each output row. One scratch buffer serves every block; use it
+    before the next block. Entries in the zero padding are written by no block: they
+    are zeroed once per layout. Other entries that no block writes (input rows past
+    the last one a dilation phase reaches) are read by no output row either.
     """
     Kd, starts = _lowered_rows(geo)
-    step = _block_size(geo, Kd)
-    buffer = np.zeros((geo.dilation[0], Kd, geo.WW, geo.C, step, geo.W_out), x.dtype)
+    step = _block_size(geo, Kd, x.dtype)
+    padded = pad_mode == "zeros" and any(geo.pad)
+    taps, layout = None, None
     for n0 in range(0, geo.N, step):
         block = slice(n0, min(n0 + step, geo.N))
         n = block.stop - block.start
+        if layout != n:  # the first block, or a shorter last one
+            layout, shape = n, (geo.dilation[0], Kd, geo.WW, geo.C, n, geo.W_out)
+            buffer, kept = _scratch("lowered", math.prod(shape), x.dtype,
+                                    layout=(geo, pad_mode, n) if padded else None)
+            buffer = buffer.reshape(shape)
+            if padded and not kept:  # a call like this one left the padding zero
+                buffer[...] = 0
         image, top, left = _image(x, block, geo, pad_mode)
-        for (r, ks, q, js), (rows, cols) in _taps(geo, Kd, image.shape, top, left):
-            _copy(buffer[r, ks, q, :, :n, js],  # (k, C, n, j)
+        taps = taps or list(_taps(geo, Kd, image.shape, top, left))  # same for all
+        for (r, ks, q, js), (rows, cols) in taps:
+            _copy(buffer[r, ks, q, :, :, js],  # (k, C, n, j)
                   image[:, :, rows, cols].transpose(2, 1, 0, 3))
-        yield block, buffer[..., :n, :].reshape(-1, n * geo.W_out), starts
+        yield block, buffer.reshape(-1, n * geo.W_out), starts
 
 
 def _by_rows(a: np.ndarray, block: slice) -> np.ndarray:
-    """Images ``block`` of ``a: (N, F, H', W')`` row by row: ``(H', F, n*W')``."""
+    """Images ``block`` of ``a: (N, F, H', W')`` row by row: ``(H', F, n*W')``, in a
+    scratch buffer (use it before the next call)."""
     n, F, H_out, W_out = a[block].shape
-    rows = np.empty((H_out, F, n, W_out), dtype=a.dtype)
+    rows = _scratch("by_rows", H_out * F * n * W_out, a.dtype)[0].reshape(H_out, F, n,
+                                                                         W_out)
     _copy(rows, a[block].transpose(2, 1, 0, 3))
     return rows.reshape(H_out, F, n * W_out)
 
@@ -328,7 +374,8 @@ def _lowered_matmul(x: np.ndarray, w_rows: np.ndarray, geo: ConvGeometry,
     out = np.empty((geo.N, F, geo.H_out, geo.W_out), dtype=w_rows.dtype)
     for block, lowered, starts in _lowered_blocks(x, geo, pad_mode):
         n = block.stop - block.start
-        rows = np.empty((geo.H_out, F, n * geo.W_out), dtype=w_rows.dtype)
+        rows = _scratch("rows", geo.H_out * F * n * geo.W_out, w_rows.dtype)[0].reshape(
+            geo.H_out, F, n * geo.W_out)
         for i, start in enumerate(starts):
             np.matmul(w_rows, lowered[start : start + K], out=rows[i])  # (F, n*W')
         if bias is not None:
@@ -365,14 +412,15 @@ def _input_grad(dout: np.ndarray, w_rows: np.ndarray, geo: ConvGeometry,
     F, K = w_rows.shape
     w_cols = np.ascontiguousarray(w_rows.T)  # (HH*WW*C, F)
     Kd, starts = _lowered_rows(geo)
-    step = _block_size(geo, Kd)
+    step = _block_size(geo, Kd, w_rows.dtype)
     dx = np.empty((geo.N, geo.C, geo.H, geo.W), dtype=w_rows.dtype)
     for n0 in range(0, geo.N, step):
         block = slice(n0, min(n0 + step, geo.N))
         n = block.stop - block.start
         grad = _by_rows(dout, block)  # (H', F, n*W')
-        lowered = np.zeros((geo.dilation[0], Kd, geo.WW, geo.C, n, geo.W_out),
-                           dtype=w_rows.dtype)
+        shape = (geo.dilation[0], Kd, geo.WW, geo.C, n, geo.W_out)
+        lowered = _scratch("lowered", math.prod(shape), w_rows.dtype)[0].reshape(shape)
+        lowered[...] = 0
         flat = lowered.reshape(-1, n * geo.W_out)
         for i, start in enumerate(starts):
             flat[start : start + K] += w_cols @ grad[i]  # fields of output row i
