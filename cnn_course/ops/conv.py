@@ -334,6 +334,7 @@ def _lowered_blocks(x: np.ndarray, geo: ConvGeometry,
     Kd, starts = _lowered_rows(geo)
     step = _block_size(geo, Kd, x.dtype)
     padded = pad_mode == "zeros" and any(geo.pad)
+    sw = geo.stride[1]
     taps, layout = None, None
     for n0 in range(0, geo.N, step):
         block = slice(n0, min(n0 + step, geo.N))
@@ -347,10 +348,30 @@ def _lowered_blocks(x: np.ndarray, geo: ConvGeometry,
                 buffer[...] = 0
         image, top, left = _image(x, block, geo, pad_mode)
         taps = taps or list(_taps(geo, Kd, image.shape, top, left))  # same for all
+        columns = _by_phase(image, sw)
         for (r, ks, q, js), (rows, cols) in taps:
+            phase, first = cols.start % sw, cols.start // sw
             _copy(buffer[r, ks, q, :, :, js],  # (k, C, n, j)
-                  image[:, :, rows, cols].transpose(2, 1, 0, 3))
+                  columns[phase, :, :, rows, first : first + js.stop - js.start]
+                  .transpose(2, 1, 0, 3))
         yield block, buffer.reshape(-1, n * geo.W_out), starts
+
+
+def _by_phase(image: np.ndarray, sw: int) -> np.ndarray:
+    """``image: (n, C, Hs, Ws)`` with its columns sorted by phase modulo the column
+    stride: ``(sw, n, C, Hs, ceil(Ws/sw))``, column ``w`` at ``[w % sw, ..., w // sw]``.
+
+    The trick: a tap's columns ``sw*j + c`` are then one contiguous run, which
+    :func:`_copy` moves as one block, rather than ``sw``-strided numbers one by one.
+    """
+    if sw == 1:
+        return image[None]
+    n, C, Hs, Ws = image.shape
+    shape = (sw, n, C, Hs, -(-Ws // sw))
+    phases = _scratch("phases", math.prod(shape), image.dtype)[0].reshape(shape)
+    for phase in range(min(sw, Ws)):
+        _copy(phases[phase, ..., : -(-(Ws - phase) // sw)], image[..., phase::sw])
+    return phases
 
 
 def _by_rows(a: np.ndarray, block: slice) -> np.ndarray:
