@@ -344,7 +344,7 @@ def _lowered_blocks(x: np.ndarray, geo: ConvGeometry,
             buffer, kept = _scratch("lowered", math.prod(shape), x.dtype,
                                     layout=(geo, pad_mode, n) if padded else None)
             buffer = buffer.reshape(shape)
-            if padded and not kept:  # a call like this one left the padding zero
+            if padded and not kept:  # else the last user, with this layout, left it zero
                 buffer[...] = 0
         image, top, left = _image(x, block, geo, pad_mode)
         taps = taps or list(_taps(geo, Kd, image.shape, top, left))  # same for all

@@ -85,7 +85,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
-from traitlets import DottedObjectName, Type
+from traitlets import Type
 
 SANDBOX_UID = 65534  # "nobody": the user student code runs as when the grader is root
 HOME = "/home/student"  # the sandbox's working folder: a size-capped tmpfs
@@ -1019,7 +1019,6 @@ class SandboxKernelManager(AsyncKernelManager):
     sandbox_dir: Path | None = None
     sandbox_limits: Limits = Limits()
     sandbox: Sandbox | None = None
-    client_class = DottedObjectName("cnn_course.course.grading.sandbox.SandboxKernelClient")
     client_factory = Type(SandboxKernelClient, klass=AsyncKernelClient)
 
     @property
